@@ -1,0 +1,55 @@
+# diffusion-lite: `make lab` opens the book, `make test` runs every test. Both set everything up first
+# (virtual environment, packages, Fashion-MNIST, notebooks) and are safe to run again.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]_*.py))
+NOTEBOOKS := $(CHAPTERS:.py=.ipynb)
+PORT ?= 8888
+LAB_FLAGS ?=
+# Two pytest workers on two cores: one torch thread per worker (and per chapter kernel).
+TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYDEVD_DISABLE_FILE_VALIDATION=1
+
+.PHONY: lab test setup data download-data notebooks clean
+
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=chapters --ServerApp.ip=127.0.0.1 --port=$(PORT) $(LAB_FLAGS)
+
+test: setup
+	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadfile --nbval --nbval-current-env --nbval-cell-timeout=600 \
+		tests $(NOTEBOOKS)
+
+setup: $(STAMP) data notebooks
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
+	touch $@
+
+# Fashion-MNIST: verified if present; else Debian's package where we are root with apt-get; else upstream.
+data: $(STAMP)
+	@if ! $(PY) -m diffusion_lite data check >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing Fashion-MNIST with apt-get (dataset-fashion-mnist)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+		else \
+			echo "Downloading Fashion-MNIST into data/fashion-mnist/"; \
+			$(PY) -m diffusion_lite data download; \
+		fi; \
+		$(PY) -m diffusion_lite data check; \
+	fi
+
+download-data: $(STAMP)
+	$(PY) -m diffusion_lite data download
+
+notebooks: $(NOTEBOOKS)
+
+chapters/%.ipynb: chapters/%.py $(STAMP)
+	$(VENV)/bin/jupytext --quiet --update --to ipynb $<
+	@touch $@
+
+clean:
+	rm -rf $(VENV) chapters/*.ipynb

@@ -1,0 +1,28 @@
+"""Check functions for the chapters' exercises: `from checks.ch01 import check_...`.
+
+Each check takes the reader's answer, computes the right one with `diffusion_lite` (never a stored
+number), prints a one-line verdict with a hint, and returns True or False. An unanswered exercise
+(`None`) is reported, not raised, so a chapter always runs top to bottom.
+"""
+from __future__ import annotations
+
+import math
+
+
+def verdict(ok: bool, good: str, hint: str) -> bool:
+    print(("✓ Correct. " + good) if ok else ("✗ Not yet. " + hint))
+    return ok
+
+
+def unanswered(answer) -> bool:
+    if answer is None:
+        print("… No answer yet: replace None with your answer and run the cell again.")
+        return True
+    return False
+
+
+def close(a, b, rel: float = 1e-3, abs_: float = 0.0) -> bool:
+    try:
+        return math.isclose(float(a), float(b), rel_tol=rel, abs_tol=abs_)
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,86 @@
+"""The seed article's `DDPM` class, corrected and generalised (Ho et al. 2020).
+
+What changed from the seed, and why (chapter 02 runs the seed's version and shows each problem):
+- The schedule lives in a `NoiseSchedule` (any kind, float64) and is gathered to the data's shape,
+  device and dtype: the seed's `.view(-1, 1, 1, 1)` only fits 4-D images (2-D points broadcast to a
+  (B, 1, B, 2) tensor and the loss silently mixes examples), and its tables were plain attributes that
+  `.to(device)` does not move.
+- Randomness is an argument: `sample` takes a `torch.Generator`, so samples repeat exactly.
+- Both variance choices of the paper (σt² = βt or β̃t), optional x̂0 clipping, and other prediction
+  types ("epsilon", "v_prediction", "sample").
+- `sample` switches the network to eval mode and restores its previous mode.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .process import PREDICTION_TYPES, add_noise, training_target
+from .samplers import VARIANCES, sample_loop
+from .schedules import NoiseSchedule
+
+
+class DDPM(nn.Module):
+    """`DDPM(network, timesteps, beta_start, beta_end)`: the seed's API, `forward` → loss, `sample` → images.
+
+    `network(x_t, t)` maps a noisy batch and its integer timesteps (B,) to a tensor shaped like x_t.
+    """
+
+    def __init__(self, network: nn.Module, timesteps: int = 1000, beta_start: float = 1e-4,
+                 beta_end: float = 0.02, schedule: str = "linear", prediction_type: str = "epsilon",
+                 variance: str = "beta", clip_x0: float | None = None):
+        super().__init__()
+        if prediction_type not in PREDICTION_TYPES:
+            raise ValueError(f"unknown prediction_type {prediction_type!r}; choose one of {PREDICTION_TYPES}")
+        if variance not in VARIANCES:
+            raise ValueError(f"unknown variance {variance!r}; choose one of {VARIANCES}")
+        self.network = network
+        self.timesteps = timesteps
+        self.schedule = NoiseSchedule.make(schedule, timesteps, beta_start, beta_end)
+        self.prediction_type = prediction_type
+        self.variance = variance
+        self.clip_x0 = clip_x0
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Simple loss L_simple = E‖target − network(x_t, t)‖² (Ho et al. 2020, Eq. 14), one t per example."""
+        if noise.shape != x.shape:
+            raise ValueError(f"noise must have the shape of x {tuple(x.shape)}, got {tuple(noise.shape)}")
+        if t.shape != (x.shape[0],):
+            raise ValueError(f"t must have shape (batch,) = ({x.shape[0]},), got {tuple(t.shape)}")
+        if int(t.min()) < 0 or int(t.max()) >= self.timesteps:
+            raise ValueError(f"timesteps must lie in [0, {self.timesteps - 1}], got [{int(t.min())}, {int(t.max())}]")
+        x_t = add_noise(self.schedule, x, t, noise)
+        target = training_target(self.schedule, x, t, noise, self.prediction_type)
+        return F.mse_loss(self.network(x_t, t), target)
+
+    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """`forward` with t ~ U{0..T−1} and ε ~ N(0, I) drawn from `generator` (Algorithm 1, one step)."""
+        t = torch.randint(0, self.timesteps, (x.shape[0],), generator=generator).to(x.device)
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        return self(x, t, noise)
+
+    @torch.no_grad()
+    def sample(self, shape, device="cpu", generator: torch.Generator | None = None, variance: str | None = None,
+               clip_x0: float | None = None, num_steps: int | None = None, return_trajectory: bool = False):
+        """Draw `shape` samples with ancestral sampling (Ho et al. 2020, Algorithm 2).
+
+        Noise comes from `generator` (on the CPU) so results repeat on any device. `variance` and
+        `clip_x0` override the model's defaults for this call; `num_steps` < T visits a subset of the
+        timesteps ("leading" spacing). With `return_trajectory=True` also returns the stacked states
+        (num_steps + 1, *shape), x_T first.
+        """
+        was_training = self.network.training
+        self.network.eval()
+        try:
+            x = torch.randn(tuple(shape), generator=generator).to(device)
+            states = [x.cpu()] if return_trajectory else None
+            for _, x, _ in sample_loop(self.network, x, self.schedule, num_steps, "ddpm",
+                                       prediction_type=self.prediction_type,
+                                       clip_x0=self.clip_x0 if clip_x0 is None else clip_x0,
+                                       generator=generator, variance=variance or self.variance):
+                if return_trajectory:
+                    states.append(x.cpu())
+        finally:
+            self.network.train(was_training)
+        return (x, torch.stack(states)) if return_trajectory else x
