@@ -1,0 +1,169 @@
+"""The corrected seed DDPM: loss, ancestral sampling with a perfect denoiser, determinism, diffusers parity."""
+import pytest
+import torch
+from torch import nn
+
+from diffusion_lite import DDPM, MLPDenoiser
+from diffusion_lite.embeddings import sinusoidal_embedding
+from diffusion_lite.process import add_noise, x0_from_eps
+from diffusion_lite.samplers import ddpm_step, sample_loop
+from diffusion_lite.schedules import NoiseSchedule
+
+
+class GaussianOracle(nn.Module):
+    """The exact ε̂(x_t, t) = E[ε | x_t] when the data are N(mu, std²) per coordinate."""
+
+    def __init__(self, schedule, mu, std):
+        super().__init__()
+        self.schedule, self.mu, self.std = schedule, torch.tensor(mu), torch.tensor(std)
+
+    def forward(self, x, t):
+        abar = self.schedule.alphas_cumprod[t].float().view(-1, *([1] * (x.ndim - 1)))
+        var_t = abar * self.std**2 + 1 - abar
+        return (1 - abar).sqrt() * (x - abar.sqrt() * self.mu) / var_t
+
+
+class Fn(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x, t):
+        return self.fn(x, t)
+
+
+def oracle_ddpm(T=1000):
+    ddpm = DDPM(nn.Identity(), T)
+    ddpm.network = GaussianOracle(ddpm.schedule, [1.0, -2.0], [0.5, 0.2])
+    return ddpm
+
+
+@pytest.mark.parametrize("variance", ["beta", "beta_tilde"])
+def test_sampling_with_perfect_denoiser_recovers_the_gaussian(variance):
+    x = oracle_ddpm().sample((20_000, 2), generator=torch.Generator().manual_seed(0), variance=variance)
+    assert torch.allclose(x.mean(0), torch.tensor([1.0, -2.0]), atol=0.02)
+    assert torch.allclose(x.std(0), torch.tensor([0.5, 0.2]), rtol=0.03)
+
+
+def test_with_skipped_steps_the_two_variances_bracket_the_truth():
+    """Ho et al. 2020, Sec. 3.2: σ² = βt and σ² = β̃t are the two extremes; with 100 of 1000 steps the
+    difference shows: β̃ gives too little spread and β too much (Bao et al. 2022 fit the optimum)."""
+    std = {v: oracle_ddpm().sample((20_000, 2), generator=torch.Generator().manual_seed(0), variance=v,
+                                   num_steps=100).std(0) for v in ("beta", "beta_tilde")}
+    assert bool((std["beta_tilde"] < torch.tensor([0.5, 0.2])).all())
+    assert bool((std["beta"] > torch.tensor([0.5, 0.2])).all())
+
+
+def test_seed_update_equals_ddpm_step():
+    """The seed's line x = (x − (1−α)/√(1−ᾱ)·ε̂)/√α + √β·z is the posterior-mean step of Ho et al. Eq. 11."""
+    s = NoiseSchedule.make("linear", 1000)
+    g = torch.Generator().manual_seed(0)
+    x, eps, z = (torch.randn(5, 2, generator=g, dtype=torch.float64) for _ in range(3))
+    for t in (999, 400, 1, 0):
+        a, abar, beta = s.alphas[t], s.alphas_cumprod[t], s.betas[t]
+        seed = (x - (1 - a) / (1 - abar).sqrt() * eps) / a.sqrt() + (beta.sqrt() * z if t > 0 else 0)
+        ours = ddpm_step(s, x, t, t - 1, x0_from_eps(s, x, t, eps), z, "beta")
+        assert torch.allclose(ours, seed, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "sample", "v_prediction"])
+def test_loss_is_zero_for_an_oracle_and_positive_otherwise(prediction_type):
+    ddpm = DDPM(nn.Identity(), 100, prediction_type=prediction_type)
+    g = torch.Generator().manual_seed(0)
+    x, noise = torch.randn(6, 1, 4, 4, generator=g), torch.randn(6, 1, 4, 4, generator=g)
+    t = torch.randint(0, 100, (6,), generator=g)
+    target = {"epsilon": noise, "sample": x, "v_prediction": None}[prediction_type]
+    if target is None:
+        abar = ddpm.schedule.alphas_cumprod[t].float().view(-1, 1, 1, 1)
+        target = abar.sqrt() * noise - (1 - abar).sqrt() * x
+    ddpm.network = Fn(lambda x_t, t_: target)
+    assert ddpm(x, t, noise).item() == pytest.approx(0.0, abs=1e-12)
+    ddpm.network = Fn(lambda x_t, t_: torch.zeros_like(x_t))
+    assert ddpm(x, t, noise).item() > 0.1
+
+
+def test_loss_on_2d_data_compares_each_example_with_its_own_noise():
+    """The seed's .view(-1, 1, 1, 1) broadcast (B, 2) data to (B, 1, B, 2); the corrected loss keeps shapes."""
+    ddpm = DDPM(MLPDenoiser(), 100)
+    x = torch.randn(7, 2)
+    seen = {}
+    ddpm.network = Fn(lambda x_t, t: seen.setdefault("shape", x_t.shape) and torch.zeros_like(x_t))
+    ddpm(x, torch.zeros(7, dtype=torch.long), torch.randn(7, 2))
+    assert seen["shape"] == (7, 2)
+
+
+def test_bad_inputs():
+    ddpm = DDPM(MLPDenoiser(), 100)
+    x = torch.randn(4, 2)
+    with pytest.raises(ValueError, match="timesteps must lie in \\[0, 99\\]"):
+        ddpm(x, torch.tensor([0, 1, 2, 100]), torch.randn(4, 2))
+    with pytest.raises(ValueError, match="noise must have the shape of x"):
+        ddpm(x, torch.zeros(4, dtype=torch.long), torch.randn(4, 3))
+    with pytest.raises(ValueError, match="t must have shape \\(batch,\\)"):
+        ddpm(x, torch.zeros(3, dtype=torch.long), torch.randn(4, 2))
+    with pytest.raises(ValueError, match="choose one of \\('beta', 'beta_tilde'\\)"):
+        DDPM(MLPDenoiser(), 100, variance="learned")
+    with pytest.raises(ValueError, match="prediction_type"):
+        DDPM(MLPDenoiser(), 100, prediction_type="score")
+    with pytest.raises(ValueError, match="beta_end must be >= beta_start"):
+        DDPM(MLPDenoiser(), 100, beta_start=0.02, beta_end=0.01)
+    with pytest.raises(ValueError, match="expects x of shape \\(B, 2\\)"):
+        MLPDenoiser()(torch.zeros(3, 1, 2), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="unknown sampler 'plms'; choose one of \\('ddpm',\\)"):
+        next(sample_loop(lambda x, t: x, torch.zeros(1, 2), ddpm.schedule, sampler="plms"))
+
+
+def test_sampling_is_deterministic_and_restores_training_mode():
+    torch.manual_seed(0)
+    ddpm = DDPM(MLPDenoiser(hidden=16, num_blocks=1), 50)
+    ddpm.train()
+    a, traj = ddpm.sample((10, 2), generator=torch.Generator().manual_seed(3), return_trajectory=True)
+    b = ddpm.sample((10, 2), generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and ddpm.network.training
+    assert traj.shape == (51, 10, 2) and torch.equal(traj[-1], a)
+
+
+def test_training_reduces_the_loss_on_toy_data():
+    from diffusion_lite.datasets import toy_2d
+    torch.manual_seed(0)
+    data, g = toy_2d("eight_gaussians", 4096, seed=0), torch.Generator().manual_seed(0)
+    ddpm = DDPM(MLPDenoiser(hidden=64, num_blocks=2), 200)
+    opt = torch.optim.Adam(ddpm.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(300):
+        loss = ddpm.loss(data[torch.randint(0, 4096, (256,), generator=g)], g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert sum(losses[-50:]) / 50 < 0.6 * sum(losses[:10]) / 10
+
+
+def test_sinusoidal_embedding_known_values():
+    e = sinusoidal_embedding(torch.tensor([0, 1]), 4)
+    assert torch.allclose(e[0], torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    assert torch.allclose(e[1], torch.tensor([torch.cos(torch.tensor(1.0)), torch.cos(torch.tensor(0.01)),
+                                              torch.sin(torch.tensor(1.0)), torch.sin(torch.tensor(0.01))]))
+    with pytest.raises(ValueError, match="even"):
+        sinusoidal_embedding(torch.tensor([0]), 5)
+
+
+# ------------------------------------------------------------------ cross-check against diffusers
+@pytest.mark.parametrize("variance, diffusers_name", [("beta", "fixed_large"), ("beta_tilde", "fixed_small")])
+def test_ancestral_trajectory_equals_diffusers_ddpm_scheduler(variance, diffusers_name):
+    diffusers = pytest.importorskip("diffusers", reason="diffusers not installed")
+    T = 100
+    s = NoiseSchedule.make("linear", T, 1e-4, 0.02)
+    sched = diffusers.DDPMScheduler(num_train_timesteps=T, beta_start=1e-4, beta_end=0.02,
+                                    variance_type=diffusers_name, clip_sample=False)
+    sched.set_timesteps(T)
+    x = torch.randn(4, 1, 3, 3, generator=torch.Generator().manual_seed(0))
+    net = lambda x_t, t: 0.3 * x_t + 0.1 * t.float().view(-1, 1, 1, 1) / T  # noqa: E731
+    ours, theirs = x.clone(), x.clone()
+    g_ours, g_theirs = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    for t in sched.timesteps.tolist():
+        z = torch.randn(x.shape, generator=g_ours) if t > 0 else None  # diffusers draws only when t > 0
+        tb = torch.full((4,), t)
+        ours = ddpm_step(s, ours, t, t - 1, x0_from_eps(s, ours, t, net(ours, tb)), z, variance)
+        theirs = sched.step(net(theirs, tb), t, theirs, generator=g_theirs).prev_sample
+        assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-5), t
