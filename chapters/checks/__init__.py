@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 
 
-def verdict(ok: bool, good: str, hint: str) -> bool:
+def verdict(ok, good: str, hint: str) -> bool:
+    ok = bool(ok)
     print(("✓ Correct. " + good) if ok else ("✗ Not yet. " + hint))
     return ok
 
