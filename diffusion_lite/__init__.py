@@ -2,7 +2,7 @@
 
 Modules form layers; each imports only from its own layer or those below:
 1. mathematics on plain tensors: `schedules`, `process`, `samplers`
-2. networks: `embeddings`, `mlp` (and, in later chapters, `attention`, `unet`, `vae`, `text`)
+2. networks: `embeddings`, `mlp`, `attention`, `unet` (and, in later chapters, `vae`, `text`)
 3. models combining a network with the mathematics: `ddpm`
 4. tools: `datasets`, `metrics`, `plotting`, `widgets`, the CLI (`python -m diffusion_lite`)
 """

@@ -1,0 +1,149 @@
+"""A UNet for ε̂θ(x_t, t[, class]) on small images, lean enough to train on a CPU (Ronneberger et al. 2015;
+Ho et al. 2020, App. B; Dhariwal & Nichol 2021 for class conditioning).
+
+Shape walk for the default config (28×28 Fashion-MNIST, channels (32, 64, 128)):
+    x (B, 1, 28, 28) → conv_in (B, 32, 28, 28)
+    down:  level 0 (B, 32, 28, 28) → pool → level 1 (B, 64, 14, 14) → pool → level 2 (B, 128, 7, 7)
+    mid:   res, attention over the 7·7 = 49 positions, res   (B, 128, 7, 7)
+    up:    level 2 (B, 128, 7, 7) → up → level 1 (B, 64, 14, 14) → up → level 0 (B, 32, 28, 28)
+    out:   GroupNorm, SiLU, conv → (B, 1, 28, 28)
+Each up block concatenates the matching down block's output (the skip connection).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import SelfAttention2d
+from .embeddings import TimestepEmbedding
+
+
+@dataclass
+class UNetConfig:
+    in_channels: int = 1
+    image_size: int = 28
+    channels: tuple = (32, 64, 128)  # one entry per resolution level, halving the size each time
+    blocks_per_level: int = 1
+    attention_levels: tuple = ()  # levels (0 = full resolution) with self-attention after each block
+    mid_attention: bool = True
+    num_heads: int = 4
+    num_groups: int = 8
+    num_classes: int | None = None  # class-conditional when set; label `num_classes` is the null class
+    dropout: float = 0.0
+    extra: dict = field(default_factory=dict)  # free-form notes kept with the config (e.g. a recipe name)
+
+    def __post_init__(self):
+        self.channels, self.attention_levels = tuple(self.channels), tuple(self.attention_levels)
+        levels = len(self.channels)
+        if levels < 1 or self.in_channels < 1 or self.blocks_per_level < 1:
+            raise ValueError("channels must list at least one level; in_channels and blocks_per_level must be >= 1")
+        if self.image_size % 2 ** (levels - 1):
+            allowed = f"multiples of {2 ** (levels - 1)}"
+            raise ValueError(f"image_size {self.image_size} cannot be halved {levels - 1} times by "
+                             f"{levels} levels; allowed sizes are {allowed}")
+        for c in self.channels:
+            if c % self.num_groups or c % self.num_heads:
+                raise ValueError(f"every channel count must be divisible by num_groups ({self.num_groups}) "
+                                 f"and num_heads ({self.num_heads}); got channels {self.channels}")
+        if any(not 0 <= i < levels for i in self.attention_levels):
+            raise ValueError(f"attention_levels must be in [0, {levels - 1}], got {self.attention_levels}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "UNetConfig":
+        return cls(**json.loads(text))
+
+
+class ResBlock(nn.Module):
+    """GroupNorm → SiLU → conv, plus the time(+class) embedding, then GroupNorm → SiLU → conv; residual."""
+
+    def __init__(self, in_ch: int, out_ch: int, emb_dim: int, num_groups: int, dropout: float):
+        super().__init__()
+        self.norm1, self.conv1 = nn.GroupNorm(num_groups, in_ch), nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.emb = nn.Linear(emb_dim, out_ch)
+        self.norm2, self.conv2 = nn.GroupNorm(num_groups, out_ch), nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.dropout = nn.Dropout(dropout)
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+        nn.init.zeros_(self.conv2.weight)  # start as the identity (plus skip): stable early training
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))  # (B, out, H, W)
+        h = h + self.emb(F.silu(emb))[:, :, None, None]  # the same shift at every pixel
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        return self.skip(x) + h
+
+
+class Level(nn.Module):
+    """The blocks of one resolution: ResBlocks, each followed by attention where asked."""
+
+    def __init__(self, in_chs, out_ch, emb_dim, attention, cfg: UNetConfig):
+        super().__init__()
+        self.res = nn.ModuleList(ResBlock(c, out_ch, emb_dim, cfg.num_groups, cfg.dropout) for c in in_chs)
+        self.attn = nn.ModuleList(SelfAttention2d(out_ch, cfg.num_heads, cfg.num_groups) if attention
+                                  else nn.Identity() for _ in in_chs)
+
+
+class UNet(nn.Module):
+    """`UNet(UNetConfig(...))(x, t, labels=None)` → a tensor shaped like x."""
+
+    def __init__(self, config: UNetConfig | None = None):
+        super().__init__()
+        cfg = self.config = config or UNetConfig()
+        ch, n = cfg.channels, cfg.blocks_per_level
+        emb_dim = 4 * ch[0]
+        self.time_embed = TimestepEmbedding(ch[0], emb_dim)
+        self.class_embed = nn.Embedding(cfg.num_classes + 1, emb_dim) if cfg.num_classes else None
+        self.conv_in = nn.Conv2d(cfg.in_channels, ch[0], 3, padding=1)
+        self.down = nn.ModuleList(
+            Level([ch[max(i - 1, 0)]] + [ch[i]] * (n - 1), ch[i], emb_dim, i in cfg.attention_levels, cfg)
+            for i in range(len(ch)))
+        self.mid1 = ResBlock(ch[-1], ch[-1], emb_dim, cfg.num_groups, cfg.dropout)
+        self.mid_attn = SelfAttention2d(ch[-1], cfg.num_heads, cfg.num_groups) if cfg.mid_attention else nn.Identity()
+        self.mid2 = ResBlock(ch[-1], ch[-1], emb_dim, cfg.num_groups, cfg.dropout)
+        # Up level i takes the level above (or the middle) plus one skip per block.
+        self.up = nn.ModuleList(
+            Level([ch[min(i + 1, len(ch) - 1)] + ch[i]] + [2 * ch[i]] * (n - 1), ch[i], emb_dim,
+                  i in cfg.attention_levels, cfg)
+            for i in range(len(ch)))
+        self.up_conv = nn.ModuleList(nn.Conv2d(ch[i + 1], ch[i + 1], 3, padding=1) for i in range(len(ch) - 1))
+        self.norm_out = nn.GroupNorm(cfg.num_groups, ch[0])
+        self.conv_out = nn.Conv2d(ch[0], cfg.in_channels, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        cfg = self.config
+        if x.ndim != 4 or x.shape[1] != cfg.in_channels:
+            raise ValueError(f"UNet expects x of shape (B, {cfg.in_channels}, H, W), got {tuple(x.shape)}")
+        if x.shape[-1] % 2 ** (len(cfg.channels) - 1) or x.shape[-2] % 2 ** (len(cfg.channels) - 1):
+            raise ValueError(f"image size {tuple(x.shape[-2:])} must be a multiple of "
+                             f"{2 ** (len(cfg.channels) - 1)} for {len(cfg.channels)} levels")
+        emb = self.time_embed(t)  # (B, 4·C0)
+        if self.class_embed is not None:
+            if labels is None:
+                labels = torch.full((x.shape[0],), cfg.num_classes, device=x.device)  # the null class
+            emb = emb + self.class_embed(labels)
+        elif labels is not None:
+            raise ValueError("this UNet is unconditional (num_classes=None) but labels were given")
+        h, skips = self.conv_in(x), []
+        for i, level in enumerate(self.down):
+            if i > 0:
+                h = F.avg_pool2d(h, 2)  # (B, C, H/2, W/2)
+            for res, attn in zip(level.res, level.attn):
+                h = attn(res(h, emb))
+                skips.append(h)
+        h = self.mid2(self.mid_attn(self.mid1(h, emb)), emb)
+        for i in reversed(range(len(self.up))):
+            level = self.up[i]
+            if i < len(self.up) - 1:
+                h = self.up_conv[i](F.interpolate(h, scale_factor=2.0, mode="nearest"))
+            for res, attn in zip(level.res, level.attn):
+                h = attn(res(torch.cat([h, skips.pop()], dim=1), emb))
+        return self.conv_out(F.silu(self.norm_out(h)))

@@ -1,0 +1,77 @@
+"""The UNet and its attention: shapes, conditioning, identity at initialisation, config round trip, bad input."""
+import pytest
+import torch
+
+from diffusion_lite.attention import SelfAttention2d
+from diffusion_lite.unet import UNet, UNetConfig
+
+
+@pytest.mark.parametrize("cfg", [UNetConfig(), UNetConfig(channels=(16, 32), blocks_per_level=2, attention_levels=(1,),
+                                                          mid_attention=False, image_size=32, in_channels=3)])
+def test_output_shape_and_dependence_on_t(cfg):
+    torch.manual_seed(0)
+    net = UNet(cfg)
+    for p in net.parameters():  # the zero-initialised output layers would hide any dependence
+        torch.nn.init.normal_(p, std=0.05)
+    x = torch.randn(2, cfg.in_channels, cfg.image_size, cfg.image_size)
+    y = net(x, torch.tensor([0, 500]))
+    assert y.shape == x.shape
+    assert not torch.allclose(net(x, torch.tensor([1, 500]))[0], y[0])
+    assert torch.allclose(net(x, torch.tensor([1, 500]))[1], y[1], atol=1e-6)  # examples are independent
+
+
+def test_a_fresh_unet_outputs_zero_and_attention_starts_as_identity():
+    x = torch.randn(2, 1, 28, 28)
+    assert torch.equal(UNet()(x, torch.tensor([3, 4])), torch.zeros_like(x))
+    h = torch.randn(2, 32, 7, 7)
+    assert torch.equal(SelfAttention2d(32)(h), h)
+
+
+def test_attention_matches_a_direct_softmax():
+    torch.manual_seed(0)
+    attn = SelfAttention2d(8, num_heads=2, num_groups=2)
+    torch.nn.init.normal_(attn.proj.weight)
+    x = torch.randn(1, 8, 3, 3)
+    tokens = attn.norm(x).view(1, 8, 9).transpose(1, 2)
+    q, k, v = attn.qkv(tokens).chunk(3, -1)
+    heads = [torch.softmax(q[..., s] @ k[..., s].transpose(1, 2) / 2.0, -1) @ v[..., s]
+             for s in (slice(0, 4), slice(4, 8))]  # d = 4 per head: √d = 2
+    expected = x + attn.proj(torch.cat(heads, -1)).transpose(1, 2).view(1, 8, 3, 3)
+    assert torch.allclose(attn(x), expected, atol=1e-5)
+
+
+def test_class_conditioning_with_a_null_class():
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(num_classes=10))
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    x, t = torch.randn(2, 1, 28, 28), torch.tensor([10, 10])
+    a, b = net(x, t, torch.tensor([1, 1])), net(x, t, torch.tensor([2, 2]))
+    assert not torch.allclose(a, b)
+    assert torch.equal(net(x, t), net(x, t, torch.tensor([10, 10])))  # no labels = the null class
+    with pytest.raises(ValueError, match="unconditional"):
+        UNet()(x, t, torch.tensor([1, 1]))
+
+
+def test_config_round_trips_through_json():
+    cfg = UNetConfig(channels=(16, 32, 64), attention_levels=(2,), num_classes=10, extra={"recipe": "x"})
+    assert UNetConfig.from_json(cfg.to_json()) == cfg
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(image_size=30), "allowed sizes are multiples of 4"),
+    (dict(channels=(32, 60)), "divisible by num_groups"),
+    (dict(attention_levels=(3,)), "attention_levels must be in \\[0, 2\\]"),
+    (dict(channels=()), "at least one level"),
+])
+def test_bad_configs(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        UNetConfig(**kwargs)
+
+
+def test_bad_inputs():
+    net = UNet()
+    with pytest.raises(ValueError, match="expects x of shape \\(B, 1, H, W\\)"):
+        net(torch.zeros(1, 3, 28, 28), torch.tensor([0]))
+    with pytest.raises(ValueError, match="must be a multiple of 4"):
+        net(torch.zeros(1, 1, 30, 30), torch.tensor([0]))
