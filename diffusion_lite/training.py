@@ -1,0 +1,135 @@
+"""A training loop a reader can follow: AdamW, warm-up then cosine decay, gradient clipping, EMA,
+a tqdm bar with loss and images/s, atomic checkpoints, exact resume, and a clear stop on NaN.
+
+Exact resume: every source of randomness (batch order, t, ε, flips) comes from one `torch.Generator`
+whose state is saved with the weights, optimiser and EMA, so training N + M steps equals training N,
+saving, resuming and training M more.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 2e-3
+    warmup_steps: int = 200
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    hflip: bool = False  # random horizontal flips (Fashion-MNIST is left-right symmetric enough)
+    bf16: bool = False  # bfloat16 autocast for the forward pass
+    seed: int = 0
+    checkpoint_every: int = 500
+
+    def __post_init__(self):
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or not 0 <= self.ema_decay < 1:
+            raise ValueError("steps and batch_size must be >= 1, lr > 0 and ema_decay in [0, 1); "
+                             f"got {self.steps}, {self.batch_size}, {self.lr}, {self.ema_decay}")
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to cfg.lr over warmup_steps, then cosine decay to 0 at cfg.steps (Loshchilov & Hutter 2017)."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """θ_ema ← decay·θ_ema + (1 − decay)·θ, parameter by parameter."""
+    for p_ema, p in zip(ema.parameters(), model.parameters()):
+        p_ema.lerp_(p, 1 - decay)
+
+
+def save_atomic(obj, path: Path) -> None:
+    """torch.save to a temporary file, then rename: an interrupted save never leaves a broken checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Trains `model` (anything with `.loss(x, generator)`, e.g. a DDPM) on a tensor of examples `data`."""
+
+    def __init__(self, model: torch.nn.Module, data: torch.Tensor, cfg: TrainConfig, labels: torch.Tensor | None = None):
+        self.model, self.data, self.labels, self.cfg = model, data, labels, cfg
+        self.ema = copy.deepcopy(model).requires_grad_(False)
+        self.opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.step, self.losses, self.seconds = 0, [], 0.0
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
+                "generator": self.generator.get_state(), "step": self.step, "losses": self.losses,
+                "seconds": self.seconds, "train_config": asdict(self.cfg)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.opt.load_state_dict(state["opt"])
+        self.generator.set_state(state["generator"])
+        self.step, self.losses, self.seconds = state["step"], list(state["losses"]), state["seconds"]
+
+    def batch(self):
+        idx = torch.randint(0, len(self.data), (self.cfg.batch_size,), generator=self.generator)
+        x = self.data[idx]
+        if self.cfg.hflip:
+            flip = torch.rand(len(x), generator=self.generator) < 0.5
+            x = torch.where(flip.view(-1, *([1] * (x.ndim - 1))), x.flip(-1), x)
+        return x, (self.labels[idx] if self.labels is not None else None)
+
+    def train_step(self) -> float:
+        for group in self.opt.param_groups:
+            group["lr"] = lr_at(self.step, self.cfg)
+        x, y = self.batch()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            loss = self.model.loss(x, self.generator) if y is None else self.model.loss(x, self.generator, labels=y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; lower the learning rate "
+                                     f"(now {lr_at(self.step, self.cfg):.2e}) or the grad_clip, or check the data")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        ema_update(self.ema, self.model, self.cfg.ema_decay)
+        self.step += 1
+        return loss.item()
+
+    def train(self, until: int | None = None, checkpoint: Path | str | None = None, progress: bool = True):
+        """Train to step `until` (cfg.steps by default), saving to `checkpoint` every cfg.checkpoint_every
+        steps and at the end. Returns the list of losses so far."""
+        until = self.cfg.steps if until is None else until
+        bar = tqdm(total=until, initial=self.step, disable=not progress, unit="step")
+        while self.step < until:
+            t0 = time.perf_counter()
+            self.losses.append(self.train_step())
+            dt = time.perf_counter() - t0
+            self.seconds += dt
+            bar.update(1)
+            bar.set_postfix(loss=f"{self.losses[-1]:.4f}", img_s=f"{self.cfg.batch_size / dt:.0f}")
+            if checkpoint and (self.step % self.cfg.checkpoint_every == 0 or self.step == until):
+                save_atomic(self.state_dict(), Path(checkpoint))
+        bar.close()
+        return self.losses
+
+    @classmethod
+    def resume(cls, checkpoint: Path | str, model, data, cfg: TrainConfig, labels=None) -> "Trainer":
+        """A Trainer restored from `checkpoint` if it exists, or a fresh one."""
+        trainer = cls(model, data, cfg, labels)
+        if Path(checkpoint).exists():
+            trainer.load_state_dict(torch.load(checkpoint, weights_only=False))
+        return trainer
