@@ -59,15 +59,16 @@ def scatter_2d(points, ax=None, title: str | None = None, lim: float = 2.5, **kw
     return ax
 
 
-def plot_trajectories(trajectory, ax=None, num: int = 20, lim: float = 2.5):
-    """Paths of `num` points through a sampling run; trajectory is (steps + 1, N, 2), x_T first."""
+def plot_trajectories(trajectory, ax=None, num: int = 20, lim: float = 2.5, start_label: str = "x_T (noise)",
+                      end_label: str = "x_0 (sample)"):
+    """Paths of `num` points through a sampling run; trajectory is (steps + 1, N, 2), its first state first."""
     if ax is None:
         _, ax = plt.subplots(figsize=(3.6, 3.6))
     tr = torch.as_tensor(trajectory).detach().cpu().numpy()[:, :num]
     for i in range(tr.shape[1]):
         ax.plot(tr[:, i, 0], tr[:, i, 1], lw=0.6, alpha=0.6)
-    ax.scatter(tr[0, :, 0], tr[0, :, 1], s=8, c="grey", label="x_T (noise)")
-    ax.scatter(tr[-1, :, 0], tr[-1, :, 1], s=8, c="black", label="x_0 (sample)")
+    ax.scatter(tr[0, :, 0], tr[0, :, 1], s=8, c="grey", label=start_label)
+    ax.scatter(tr[-1, :, 0], tr[-1, :, 1], s=8, c="black", label=end_label)
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[], yticks=[])
     ax.legend(fontsize=7, loc="lower right")
     return ax

@@ -22,13 +22,13 @@ def alpha_bar_at(schedule: NoiseSchedule, t: int) -> float:
 
 
 def ddpm_step(schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: int, x0_hat: torch.Tensor,
-              noise: torch.Tensor, variance: str = "beta") -> torch.Tensor:
+              noise: torch.Tensor | None, variance: str = "beta") -> torch.Tensor:
     """Ancestral DDPM step x_t → x_s (Ho et al. 2020, Eqs. 6–7 and Algorithm 2), s < t.
 
     With αts = ᾱt/ᾱs and βts = 1 − αts (βt itself when s = t − 1), the mean is the posterior mean
     μ̃ = √ᾱs·βts/(1 − ᾱt)·x̂0 + √αts·(1 − ᾱs)/(1 − ᾱt)·x_t, and the variance is either
     βts ("beta", the seed's and DDPM's σt² = βt) or β̃ts = (1 − ᾱs)/(1 − ᾱt)·βts ("beta_tilde").
-    No noise is added on the last step (s = −1), as in Algorithm 2.
+    No noise is added on the last step (s = −1), as in Algorithm 2; `noise` may then be None.
     """
     if variance not in VARIANCES:
         raise ValueError(f"unknown variance {variance!r}; choose one of {VARIANCES}")
@@ -67,6 +67,7 @@ def sample_loop(model: Callable, x: torch.Tensor, schedule: NoiseSchedule, num_s
         x0_hat, _ = predicted_x0_eps(schedule, x, t, model(x, t_batch), prediction_type)
         if clip_x0 is not None:
             x0_hat = x0_hat.clamp(-clip_x0, clip_x0)
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        # Algorithm 2 adds no noise on the last step, so it draws none: the generator advances only when used.
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) if s >= 0 else None
         x = step(schedule, x, t, s, x0_hat, noise, **step_options)
         yield t, x, x0_hat

@@ -19,8 +19,9 @@ from . import close, unanswered, verdict
 T, BETA_START, BETA_END = 1000, 1e-4, 0.02
 # Exercise 1: the posterior variance at this code index (the paper's t = 11).
 T_POSTERIOR = 10
-# Exercises 2 and 3: one reverse step from x_t at code index T_STEP with the network's ε̂ and noise z.
-T_STEP = 300
+# Exercise 2: x̂0 from x_t and the network's ε̂ at code index T_X0 (the paper's t = 301).
+# Exercise 3: one reverse step from the same x_t and ε̂ at code index T_STEP (the paper's t = 2), noise z.
+T_X0, T_STEP = 300, 1
 X_T = torch.tensor([[0.8, -1.3]], dtype=torch.float64)
 EPS_HAT = torch.tensor([[0.4, -0.9]], dtype=torch.float64)
 Z = torch.tensor([[-0.5, 1.1]], dtype=torch.float64)
@@ -47,16 +48,17 @@ def check_posterior_variance(answer) -> bool:
         return False
     s = _schedule()
     right = float(s.posterior_variance[T_POSTERIOR])
+    beta = float(s.betas[T_POSTERIOR])
     return verdict(close(answer, right, rel=1e-3),
-                   f"β̃ at t = {T_POSTERIOR} is {right:.4e}, a little below β = {float(s.betas[T_POSTERIOR]):.4e}.",
+                   f"β̃ at t = {T_POSTERIOR} is {right:.4e}, {100 * (1 - right / beta):.0f} % below β = {beta:.4e}.",
                    "β̃t = (1 − ᾱ_{t−1})/(1 − ᾱt)·βt, where in code indices ᾱt = α0·α1·…·αt and αs = 1 − βs.")
 
 
 def check_x0_hat(answer) -> bool:
-    """x̂0 = (x_t − √(1 − ᾱt)·ε̂)/√ᾱt (Eq. 4 solved for x0; Ho et al. 2020, Eq. 15)."""
+    """x̂0 = (x_t − √(1 − ᾱt)·ε̂)/√ᾱt (Eq. 4 of Ho et al. 2020 solved for x0)."""
     if unanswered(answer):
         return False
-    right = x0_from_eps(_schedule(), X_T, T_STEP, EPS_HAT)
+    right = x0_from_eps(_schedule(), X_T, T_X0, EPS_HAT)
     a = _as_points(answer)
     ok = a is not None and torch.allclose(a, right, rtol=1e-4, atol=1e-6)
     return verdict(ok, f"x̂0 = {right.flatten().tolist()}; the posterior mean at this x̂0 is the seed's update.",
