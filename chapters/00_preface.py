@@ -153,7 +153,7 @@ assert torch.allclose(schedule.sigmas**2, 1 / schedule.snr)
 from checks.ch00 import check_brightest_class, check_header_bytes, check_paper_index
 
 answer = None  # an integer index
-check_paper_index(answer)
+check_paper_index(answer);
 
 # %% [markdown]
 # **2.** The training images are stored in the IDX format: a header, then one byte per pixel. The
@@ -161,7 +161,7 @@ check_paper_index(answer)
 
 # %%
 answer = None  # an integer number of bytes
-check_header_bytes(answer)
+check_header_bytes(answer);
 
 # %% [markdown]
 # **3.** Which class has the brightest images on average in the test set (the highest mean pixel
@@ -169,7 +169,7 @@ check_header_bytes(answer)
 
 # %%
 answer = None  # a class index
-check_brightest_class(answer)
+check_brightest_class(answer);
 
 # %% [markdown]
 # ## Summary

@@ -118,8 +118,9 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The two rows differ pixel by pixel, but they fade the same way: the print on the pullover is gone
-# by $t = 250$, its outline is hard to make out at $t = 500$, and at $t = 999$ both rows are noise.
+# The two rows differ pixel by pixel, but they fade alike: the print is still readable at $t = 100$,
+# barely there at $t = 250$, and from $t = 500$ on both rows look like noise to the eye, although
+# $\bar\alpha_{500} = 0.08$ of the signal variance is still in them.
 
 # %% [markdown]
 # ## 3. The seed's schedule
@@ -136,9 +137,10 @@ alpha_bars = torch.cumprod(alphas, dim=0)
 
 # %% [markdown]
 # They agree with the package's `NoiseSchedule`. The package keeps its tables in float64; the seed's
-# are float32 (about 7 significant digits), and a product of 1000 rounded factors may drift by up to
-# about $1000 \times 6\cdot10^{-8} = 6\cdot10^{-5}$ in relative terms, so that is the tolerance.
-# The seed's noising line from `DDPM.forward` is Eq. 4, and agrees with `add_noise`:
+# are float32, about 7 significant digits. So $\beta_t$ agree to float32 precision, and $\bar\alpha_t$,
+# a product of 1000 rounded factors, may drift by up to about $1000 \times 6\cdot10^{-8} = 6\cdot10^{-5}$
+# in relative terms: that is the tolerance. The seed's noising line from `DDPM.forward` is Eq. 4, and
+# agrees with `add_noise`:
 
 # %%
 rel_err = ((alpha_bars.double() - schedule.alphas_cumprod) / schedule.alphas_cumprod).abs().max().item()
@@ -165,7 +167,8 @@ assert torch.allclose(noisy_x, add_noise(schedule, images, t, noise), atol=1e-5)
 # these units (a $z$-score) and require $|z| < 5$. A correct process exceeds 5 with probability
 # $6\cdot10^{-7}$ per comparison, so all $2 \times 4 \times 1000$ comparisons pass except with probability
 # below 0.5%; and because the generator is seeded, the outcome is the same on every run. To show the test
-# has teeth, the same loop also runs a wrong process that forgets the shrink, $x_t = x_{t-1} + \sqrt{\beta_t}\,\varepsilon$.
+# has teeth, the same loop also runs a wrong process that forgets the shrink,
+# $x_t = x_{t-1} + \sqrt{\beta_t}\,\varepsilon$.
 
 # %%
 def simulate(step, x0_values, n, num_timesteps, generator):
@@ -197,7 +200,10 @@ print(f"Eq. 2 loop vs Eq. 4: largest |z| of the means {z_mean:.2f}, of the varia
 assert z_mean < 5 and z_var < 5
 
 # %%
-no_shrink = lambda x, t, eps: x + schedule.betas[t].sqrt().float() * eps  # noqa: E731  (wrong on purpose)
+def no_shrink(x, t, eps):  # wrong on purpose: x_t = x_{t-1} + √βt·ε, without the factor √(1 − βt)
+    return x + schedule.betas[t].sqrt().float() * eps
+
+
 bad_means, bad_variances, _ = simulate(no_shrink, x0_values, n, 1000, torch.Generator().manual_seed(2))
 bad_z_mean, bad_z_var = z_scores(bad_means, bad_variances, x0_values, schedule.alphas_cumprod, n)
 print(f"without the shrink: largest |z| of the means {bad_z_mean:.0f}, of the variances {bad_z_var:.0f}")
@@ -215,7 +221,8 @@ for ax, (t, samples) in zip(axes, snapshots.items()):
     ax.hist(samples.numpy(), bins=60, density=True, color="lightgray", label="loop (Eq. 2)")
     u = torch.linspace(mean - 4 * std, mean + 4 * std, 200)
     ax.plot(u, torch.exp(-0.5 * ((u - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi)), label="Eq. 4")
-    ax.set(title=f"t = {t}, ᾱt = {abar:.3f}", xlabel="x_t", yticks=[])
+    ax.set(title=f"t = {t}, ᾱt = {abar:.3f}" if abar > 1e-3 else f"t = {t}, ᾱt = {abar:.0e}",
+           xlabel="x_t", yticks=[])
 axes[0].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
@@ -254,7 +261,8 @@ plt.show()
 print(f"{'schedule':>14} {'ᾱ at t=250':>11} {'t=500':>7} {'t=750':>7} {'ᾱ_T':>9}   first t with SNR < 1")
 for kind, s in schedules.items():
     abar = s.alphas_cumprod
-    print(f"{kind:>14} {abar[250]:11.3f} {abar[500]:7.3f} {abar[750]:7.3f} {abar[-1]:9.1e}   {s.first_t_below_snr(1.0)}")
+    print(f"{kind:>14} {abar[250]:11.3f} {abar[500]:7.3f} {abar[750]:7.3f} {abar[-1]:9.1e}",
+          f"  {s.first_t_below_snr(1.0)}")
 
 # %% [markdown]
 # What the curves and the table show:
@@ -266,8 +274,9 @@ for kind, s in schedules.items():
 #   and log SNR is nearly straight there too; SNR crosses 1 at $t = 496$, half way, and 14% of the
 #   signal variance is still there at $t = 750$. Its $\beta_t$ is tiny at first and shoots up to the
 #   0.999 cap at the very end, which is why its $\bar\alpha_T$ is $2\cdot10^{-9}$.
-# - **Sigmoid** keeps the most signal for the first third (its $\beta_t$ stays small until the middle),
-#   then loses it quickly: from $\bar\alpha = 0.90$ at $t = 250$ to $0.006$ at $t = 750$.
+# - **Sigmoid** keeps the most signal for the first third (its $\beta_t$ stays below about $10^{-3}$ for
+#   the first quarter, then rises steeply), and then loses it quickly: from $\bar\alpha = 0.90$ at
+#   $t = 250$ to $0.006$ at $t = 750$.
 # - **Scaled-linear** has a smaller average $\beta_t$ than linear for the same end points, so it keeps
 #   more signal all along, and ends at $\bar\alpha_T = 7\cdot10^{-4}$: some signal is left at the last
 #   step. (No schedule here reaches exactly zero; Lin et al. 2024 show why that matters for sampling.)
@@ -281,20 +290,20 @@ x0 = images[1:2].expand(len(shown), -1, -1, -1)  # (6, 1, 28, 28), the same imag
 noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(3))
 t = torch.tensor(shown)
 
-fig, axes = plt.subplots(len(schedules), len(shown), figsize=(8, 6.2))
+fig, axes = plt.subplots(len(schedules), len(shown), figsize=(9.5, 7))
 for row, (kind, s) in zip(axes, schedules.items()):
-    abar = s.alphas_cumprod[t]
-    show_images(add_noise(s, x0, t, noise), ax=row,
-                titles=[f"t={ti}, ᾱ={a:.2f}" if a >= 0.01 else f"t={ti}, ᾱ={a:.0e}" for ti, a in zip(shown, abar)])
+    titles = [f"t={ti}, ᾱ={a:.2f}" if a >= 0.01 else f"t={ti}, ᾱ={a:.0e}" for ti, a in zip(shown, s.alphas_cumprod[t])]
+    show_images(add_noise(s, x0, t, noise), ax=row, titles=titles)
     row[0].text(-0.12, 0.5, kind, transform=row[0].transAxes, ha="right", va="center", fontsize=10)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Read it column by column. At $t = 250$ the linear row has already lost the print on the pullover
-# while the other three still show it. At $t = 500$ only the cosine row shows a clear pullover, and at
-# $t = 650$ linear and sigmoid show nothing while cosine and (more faintly) scaled-linear still
-# show its outline. By $t = 800$ only cosine keeps a trace of it.
+# Read it column by column. At $t = 250$ the linear row has all but lost the print, which the other
+# rows still show. At $t = 400$ the linear row is noise to the eye while the other three still show
+# the pullover. At $t = 500$ its shape is clearest in the cosine row ($\bar\alpha = 0.49$) and faint
+# in scaled-linear and sigmoid (about 0.3); at $t = 650$ only the cosine row keeps a faint trace; at
+# $t = 800$ every row looks like noise, though cosine still has $\bar\alpha = 0.09$.
 
 # %% [markdown]
 # ## 6. Explore βt yourself
@@ -304,13 +313,13 @@ plt.show()
 # $T$. The columns are at 0%, 10%, 25%, 50%, 75% and 100% of the way to $T$, with the same noise
 # for every setting. Things to try:
 # - linear with $T = 100$ instead of 1000: the last column still shows the images, because
-#   $\bar\alpha_T \approx 0.6$; too few steps with small $\beta_t$ never reach noise;
+#   $\bar\alpha_T \approx 0.36$; too few steps with small $\beta_t$ never reach noise;
 # - linear with $\beta_{\text{end}} = 0.01$, then $0.05$: where does SNR cross 1?
 # - $\beta_{\text{end}} < \beta_{\text{start}}$: the explorer says why that is not allowed, and keeps
 #   working once you fix it.
 
 # %%
-from diffusion_lite.widgets import BetaExplorer  # noqa: E402
+from diffusion_lite.widgets import BetaExplorer
 
 explorer = BetaExplorer(images[:3])
 explorer
@@ -334,7 +343,8 @@ assert "Invalid setting" in explorer.status.value
 
 c["beta_end"].value = 0.1  # valid again: 0.05 <= 0.1
 assert "error" not in explorer.result
-assert math.isclose(explorer.result["alpha_bar_T"], NoiseSchedule.make("linear", 100, 0.05, 0.1).alphas_cumprod[-1].item())
+expected = NoiseSchedule.make("linear", 100, beta_start=0.05, beta_end=0.1).alphas_cumprod[-1].item()
+assert math.isclose(explorer.result["alpha_bar_T"], expected)
 print("fixed:", explorer.status.value)
 
 for name, value in [("beta_start", 1e-4), ("beta_end", 0.02), ("num_timesteps", 1000), ("kind", "cosine")]:
@@ -349,8 +359,8 @@ c["kind"].value = "linear"  # back to where it started
 # `diffusion_lite` and tells you whether yours matches. The solutions are in `solutions/ch01.py`.
 
 # %%
-from checks.ch01 import (check_beta_end, check_constant_beta_steps,  # noqa: E402
-                         check_cosine_snr_crossing, check_two_step_variance)
+from checks.ch01 import (check_beta_end, check_constant_beta_steps, check_cosine_snr_crossing,
+                         check_two_step_variance)
 
 # %% [markdown]
 # **Exercise 1.** Ho et al.'s linear schedule ($T = 1000$, $\beta$ from $10^{-4}$ to $0.02$) ends with
@@ -359,17 +369,17 @@ from checks.ch01 import (check_beta_end, check_constant_beta_steps,  # noqa: E40
 # $\ln(1-\beta) \approx -\beta$, then refine numerically with `NoiseSchedule.make`.
 
 # %%
-answer = None
-check_beta_end(answer)
+answer = None  # a float, β_end
+check_beta_end(answer);
 
 # %% [markdown]
 # **Exercise 2.** For the cosine schedule with $T = 1000$, what is the first **code** index $t$ at which
 # SNR($t$) falls below 1? *Hint:* SNR $< 1$ means $\bar\alpha_t < 1/2$; estimate where from the formula
-# for $f$, then find it exactly in the table.
+# for $f$, then find it exactly in `NoiseSchedule.make("cosine").alphas_cumprod`.
 
 # %%
-answer = None
-check_cosine_snr_crossing(answer)
+answer = None  # an integer, the code's index t
+check_cosine_snr_crossing(answer);
 
 # %% [markdown]
 # **Exercise 3.** Two steps of Eq. 2 with $\beta_1 = 0.1$ and $\beta_2 = 0.2$ (the paper's indices). What is
@@ -377,16 +387,16 @@ check_cosine_snr_crossing(answer)
 # compare with what Eq. 4 says.
 
 # %%
-answer = None
-check_two_step_variance(answer)
+answer = None  # a float
+check_two_step_variance(answer);
 
 # %% [markdown]
-# **Exercise 4.** With the same $\beta$ at every step, $\beta_t = 0.02$, Eq. 4 has a closed form:
+# **Exercise 4.** With the same $\beta$ at every step, $\beta_t = 0.02$, alpha-bar has a closed form,
 # $\bar\alpha_T = (1-\beta)^T$. What is the smallest number of steps $T$ with $\bar\alpha_T < 10^{-3}$?
 
 # %%
-answer = None
-check_constant_beta_steps(answer)
+answer = None  # an integer number of steps
+check_constant_beta_steps(answer);
 
 # %% [markdown]
 # ## Summary

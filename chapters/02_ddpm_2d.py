@@ -520,7 +520,7 @@ from checks.ch02 import (EPS_HAT, T_POSTERIOR, T_STEP, T_X0, X_T, Z,  # noqa: E4
                          check_ddpm_step, check_noise_distance, check_posterior_variance, check_x0_hat)
 
 answer = None  # a float
-check_posterior_variance(answer)
+check_posterior_variance(answer);
 
 # %% [markdown]
 # **Exercise 2.** The network returns ε̂ = `EPS_HAT` at x_t = `X_T` and code index t = `T_X0` = 300.
@@ -530,7 +530,7 @@ check_posterior_variance(answer)
 # %%
 print("X_T =", X_T.tolist(), "| EPS_HAT =", EPS_HAT.tolist(), "| T_X0 =", T_X0)
 answer = None  # a (1, 2) tensor
-check_x0_hat(answer)
+check_x0_hat(answer);
 
 # %% [markdown]
 # **Exercise 3.** Take one ancestral step from the same x_t and ε̂, now at code index t = `T_STEP` = 1
@@ -541,7 +541,7 @@ check_x0_hat(answer)
 # %%
 print("T_STEP =", T_STEP, "| Z =", Z.tolist())
 answer = None  # a (1, 2) tensor
-check_ddpm_step(answer)
+check_ddpm_step(answer);
 
 # %% [markdown]
 # **Exercise 4.** The worst sampler returns its input: pure N(0, I) noise. Draw 2,000 points with
@@ -550,7 +550,7 @@ check_ddpm_step(answer)
 
 # %%
 answer = None  # a float
-check_noise_distance(answer)
+check_noise_distance(answer);
 
 # %% [markdown]
 # ## Summary

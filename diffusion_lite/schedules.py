@@ -119,7 +119,7 @@ class NoiseSchedule:
 
     @property
     def snr(self) -> torch.Tensor:
-        """Signal-to-noise ratio ᾱt/(1 − ᾱt) (Kingma et al. 2021, Eq. 1)."""
+        """Signal-to-noise ratio ᾱt/(1 − ᾱt) (Kingma et al. 2021, Eq. 2)."""
         abar = self.alphas_cumprod
         return abar / (1 - abar)
 

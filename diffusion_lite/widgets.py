@@ -89,8 +89,8 @@ class BetaExplorer:
     def _draw(self):
         r = self.result
         n, k = r["noised"].shape[:2]
-        fig = plt.figure(figsize=(1.1 * k + 6.5, 1.15 * n + 0.4))
-        grid = fig.add_gridspec(n, k + 6)
+        fig = plt.figure(figsize=(1.0 * k + 5.0, 1.1 * n + 0.6))
+        grid = fig.add_gridspec(n, k + 6, left=0.02, right=0.98, bottom=0.15, wspace=0.2)
         for i in range(n):
             for j in range(k):
                 ax = fig.add_subplot(grid[i, j])
@@ -100,11 +100,12 @@ class BetaExplorer:
                     ax.set_title(f"t={r['timesteps'][j]}", fontsize=8)
         s = r["schedule"]
         u = torch.arange(s.num_timesteps)
+        marker = "." if s.num_timesteps <= 50 else None  # a curve of a few points still shows
         ax1 = fig.add_subplot(grid[:, k + 1:k + 3])
-        ax1.plot(u, s.alphas_cumprod)
+        ax1.plot(u, s.alphas_cumprod, marker=marker)
         ax1.set(title="ᾱt", xlabel="t", ylim=(0, 1.02))
         ax2 = fig.add_subplot(grid[:, k + 4:k + 6])
-        ax2.plot(u, s.snr.log10())
+        ax2.plot(u, s.snr.log10(), marker=marker)
         ax2.axhline(0, color="grey", lw=0.8, ls=":")
         ax2.set(title="log10 SNR(t)", xlabel="t")
         return fig
