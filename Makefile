@@ -12,7 +12,7 @@ LAB_FLAGS ?=
 # Two pytest workers on two cores: one torch thread per worker (and per chapter kernel).
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 
-.PHONY: lab test setup data download-data notebooks clean
+.PHONY: lab test setup data download-data notebooks checkpoints clean
 
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=chapters --ServerApp.ip=127.0.0.1 --port=$(PORT) $(LAB_FLAGS)
@@ -41,6 +41,10 @@ data: $(STAMP)
 		fi; \
 		$(PY) -m diffusion_lite data check; \
 	fi
+
+# Retrain the book's checkpoints in data/checkpoints/ from scratch on the CPU (each records its time and metric).
+checkpoints: $(STAMP) data
+	$(PY) scripts/train_classifier.py
 
 download-data: $(STAMP)
 	$(PY) -m diffusion_lite data download

@@ -10,7 +10,11 @@ of the same size (`real_vs_real`), the floor that sampling noise alone produces.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+from safetensors.torch import load_file
+from torch import nn
 
 
 def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, num_projections: int = 256, seed: int = 0) -> float:
@@ -75,3 +79,50 @@ def kernel_inception_distance(feats_a: torch.Tensor, feats_b: torch.Tensor, subs
                             + (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1)) - 2 * kxy.mean()))
     v = torch.tensor(values)
     return float(v.mean()), float(v.std()) if num_subsets > 1 else 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# The book's Fashion-MNIST classifier: its 128-d penultimate features are what FID and KID compare,
+# and its predictions measure the class accuracy of conditional samples.
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
+CLASSIFIER_PATH = CHECKPOINT_DIR / "fashion_classifier.safetensors"
+
+
+class FashionClassifier(nn.Module):
+    """Two conv stages (28 → 14 → 7), then a 128-d feature layer and a linear head over the 10 classes."""
+
+    def __init__(self, feature_dim: int = 128):
+        super().__init__()
+        def stage(cin, cout):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
+                                 nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
+                                 nn.MaxPool2d(2))
+        self.body = nn.Sequential(stage(1, 32), stage(32, 64), nn.Flatten(),
+                                  nn.Linear(64 * 7 * 7, feature_dim), nn.ReLU())
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(feature_dim, 10))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, 28, 28) in [−1, 1] -> (B, 128)
+        if x.ndim != 4 or x.shape[1:] != (1, 28, 28):
+            raise ValueError(f"the classifier takes (B, 1, 28, 28) images in [-1, 1], got {tuple(x.shape)}")
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def load_classifier(path: Path | str = CLASSIFIER_PATH) -> FashionClassifier:
+    """The book's trained classifier (eval mode), from `scripts/train_classifier.py`'s checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no classifier checkpoint at {path}; make it with "
+                                "`python scripts/train_classifier.py` (or `make checkpoints`)")
+    model = FashionClassifier()
+    model.load_state_dict(load_file(path))
+    return model.eval()
+
+
+@torch.no_grad()
+def classifier_outputs(model: FashionClassifier, images: torch.Tensor, batch_size: int = 500):
+    """(features (N, 128), predicted labels (N,)) for images (N, 1, 28, 28) in [−1, 1]."""
+    feats = torch.cat([model.features(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+    return feats, model.head(feats).argmax(1)

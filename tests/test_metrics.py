@@ -36,3 +36,24 @@ def test_kid_is_unbiased_near_zero_and_grows_with_a_shift():
     same, spread = kernel_inception_distance(a, b, subset_size=500)
     shifted, _ = kernel_inception_distance(a, b + 0.5, subset_size=500)
     assert abs(same) < 3 * spread + 1e-3 and shifted > 10 * abs(same)
+
+
+def test_the_book_classifier_reaches_its_recorded_accuracy():
+    import json
+
+    from diffusion_lite.datasets import load_fashion_mnist, to_model_range
+    from diffusion_lite.metrics import CLASSIFIER_PATH, classifier_outputs, load_classifier
+    meta = json.loads(CLASSIFIER_PATH.with_suffix(".json").read_text())
+    images, labels = load_fashion_mnist("test")
+    feats, pred = classifier_outputs(load_classifier(), to_model_range(images))
+    accuracy = (pred == labels).float().mean().item()
+    assert feats.shape == (10_000, 128)
+    assert accuracy >= meta["test_accuracy"] - 0.002 and accuracy >= 0.90
+
+
+def test_classifier_rejects_wrong_shapes_and_missing_checkpoints(tmp_path):
+    from diffusion_lite.metrics import FashionClassifier, load_classifier
+    with pytest.raises(ValueError, match="\\(B, 1, 28, 28\\)"):
+        FashionClassifier().features(torch.zeros(2, 1, 32, 32))
+    with pytest.raises(FileNotFoundError, match="scripts/train_classifier.py"):
+        load_classifier(tmp_path / "none.safetensors")
