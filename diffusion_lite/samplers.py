@@ -42,7 +42,24 @@ def ddpm_step(schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: int, x0_hat
     return mean + var**0.5 * noise
 
 
-STEPS = {"ddpm": ddpm_step}
+def ddim_step(schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: int, x0_hat: torch.Tensor,
+              noise: torch.Tensor | None, eta: float = 0.0) -> torch.Tensor:
+    """DDIM update x_t → x_s (Song et al. 2021, Eq. 12), s < t:
+
+    x_s = √ᾱs·x̂0 + √(1 − ᾱs − σ²)·ε̂ + σ·z,  σ = η·√((1 − ᾱs)/(1 − ᾱt))·√(1 − ᾱt/ᾱs)  (Eq. 16),
+    with ε̂ = (x_t − √ᾱt·x̂0)/√(1 − ᾱt), so a clipped x̂0 gives a consistent ε̂. η = 0 is deterministic;
+    η = 1 is the ancestral DDPM step with σ² = β̃ts.
+    """
+    if eta < 0:
+        raise ValueError(f"eta must be >= 0 (0 = deterministic DDIM, 1 = DDPM), got {eta!r}")
+    abar_t, abar_s = alpha_bar_at(schedule, t), alpha_bar_at(schedule, s)
+    eps_hat = (x_t - abar_t**0.5 * x0_hat) / (1 - abar_t) ** 0.5
+    sigma = eta * ((1 - abar_s) / (1 - abar_t) * (1 - abar_t / abar_s)) ** 0.5
+    x_s = abar_s**0.5 * x0_hat + max(1 - abar_s - sigma**2, 0.0) ** 0.5 * eps_hat
+    return x_s + sigma * noise if sigma > 0 else x_s
+
+
+STEPS = {"ddpm": ddpm_step, "ddim": ddim_step}
 
 
 def sample_loop(model: Callable, x: torch.Tensor, schedule: NoiseSchedule, num_steps: int | None = None,

@@ -112,7 +112,6 @@ class UNet(nn.Module):
             Level([ch[min(i + 1, len(ch) - 1)] + ch[i]] + [2 * ch[i]] * (n - 1), ch[i], emb_dim,
                   i in cfg.attention_levels, cfg)
             for i in range(len(ch)))
-        self.up_conv = nn.ModuleList(nn.Conv2d(ch[i + 1], ch[i + 1], 3, padding=1) for i in range(len(ch) - 1))
         self.norm_out = nn.GroupNorm(cfg.num_groups, ch[0])
         self.conv_out = nn.Conv2d(ch[0], cfg.in_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
@@ -143,7 +142,7 @@ class UNet(nn.Module):
         for i in reversed(range(len(self.up))):
             level = self.up[i]
             if i < len(self.up) - 1:
-                h = self.up_conv[i](F.interpolate(h, scale_factor=2.0, mode="nearest"))
+                h = F.interpolate(h, scale_factor=2.0, mode="nearest")  # the next ResBlock's conv smooths it
             for res, attn in zip(level.res, level.attn):
                 h = attn(res(torch.cat([h, skips.pop()], dim=1), emb))
         return self.conv_out(F.silu(self.norm_out(h)))
