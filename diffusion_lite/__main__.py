@@ -1,30 +1,97 @@
 """The command line: `python -m diffusion_lite COMMAND ...` (or `diffusion-lite COMMAND ...`).
 
-    data check                  say where Fashion-MNIST was found, after verifying it
-    data download [--dest D]    fetch Fashion-MNIST from upstream into data/fashion-mnist/ and verify it
+    data check|download                       verify Fashion-MNIST, or fetch it into data/fashion-mnist/
+    train --recipe NAME --out DIR             train (resumes from DIR/state.pt); writes DIR/model.safetensors + .json
+    sample --checkpoint PATH --num N --out F.npz [--sampler ddpm|ddim --steps S --eta E --seed K]
+    evaluate F.npz                            FID/KID (book classifier features) against the test set, with the
+                                              real-vs-real floor at the same sample size
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
 
 from . import datasets
 
 
 def _data(args) -> int:
-    try:
-        if args.action == "check":
-            folder = datasets.find_fashion_mnist()
-            for split in ("train", "test"):
-                images, _ = datasets.load_fashion_mnist(split)
-                print(f"{split}: {len(images)} images, verified")
-            print(f"Fashion-MNIST OK in {folder}")
-        else:
-            folder = datasets.download_fashion_mnist(args.dest, args.url)
-            print(f"Fashion-MNIST downloaded and verified in {folder}")
-    except datasets.DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    if args.action == "check":
+        folder = datasets.find_fashion_mnist()
+        for split in ("train", "test"):
+            images, _ = datasets.load_fashion_mnist(split)
+            print(f"{split}: {len(images)} images, verified")
+        print(f"Fashion-MNIST OK in {folder}")
+    else:
+        folder = datasets.download_fashion_mnist(args.dest, args.url)
+        print(f"Fashion-MNIST downloaded and verified in {folder}")
+    return 0
+
+
+def _train(args) -> int:
+    from .checkpoints import Recipe, build_ddpm, get_recipe, save_model
+    from .training import Trainer
+    recipe = Recipe.from_dict(json.loads(Path(args.config).read_text())) if args.config else get_recipe(args.recipe)
+    if args.steps:
+        recipe.train.steps = args.steps
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    torch.manual_seed(recipe.train.seed)
+    ddpm = build_ddpm(recipe)
+    data = datasets.to_model_range(datasets.load_fashion_mnist("train")[0])
+    trainer = Trainer.resume(out / "state.pt", ddpm, data, recipe.train)
+    if trainer.step:
+        print(f"resuming from step {trainer.step} of {recipe.train.steps} ({out / 'state.pt'})")
+    trainer.train(checkpoint=out / "state.pt")
+    path = save_model(trainer.ema, recipe, out / "model", {
+        "recipe_name": args.recipe if not args.config else args.config, "steps": trainer.step,
+        "train_seconds": round(trainer.seconds, 1), "threads": torch.get_num_threads(),
+        "images_per_second": round(trainer.step * recipe.train.batch_size / max(trainer.seconds, 1e-9), 1),
+        "final_loss_mean_100": float(np.mean(trainer.losses[-100:])), "torch": torch.__version__})
+    print(f"wrote {path} and {path.with_suffix('.json')}")
+    return 0
+
+
+def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: float = 0.0,
+             batch_size: int = 500, progress: bool = True) -> torch.Tensor:
+    """`num` images (N, 1, H, W) in [−1, 1], drawn in batches from one seeded generator."""
+    from tqdm.auto import tqdm
+    g = torch.Generator().manual_seed(seed)
+    cfg, device = ddpm.network.config, next(ddpm.parameters()).device
+    options = {"eta": eta, "spacing": "trailing"} if sampler == "ddim" else {}
+    out = []
+    for start in tqdm(range(0, num, batch_size), disable=not progress, desc=f"{sampler} x{steps or ddpm.timesteps}"):
+        n = min(batch_size, num - start)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out.append(ddpm.sample((n, cfg.in_channels, cfg.image_size, cfg.image_size), device, generator=g,
+                                   num_steps=steps, sampler=sampler, **options).float())
+    return torch.cat(out)
+
+
+def _sample(args) -> int:
+    from .checkpoints import load_model
+    ddpm, _, _ = load_model(args.checkpoint)
+    t0 = time.perf_counter()
+    x = generate(ddpm, args.num, args.sampler, args.steps, args.seed, args.eta, args.batch_size)
+    np.savez_compressed(args.out, images=datasets.from_model_range(x).numpy())
+    print(f"wrote {args.num} images to {args.out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from .metrics import image_quality
+    with np.load(args.file) as f:
+        if "images" not in f or f["images"].dtype != np.uint8 or f["images"].ndim != 3:
+            raise ValueError(f"{args.file} must hold an array 'images' of uint8 (N, 28, 28)")
+        images = torch.from_numpy(f["images"])
+        labels = torch.from_numpy(f["labels"]) if "labels" in f else None
+    print(json.dumps(image_quality(images, labels), indent=2))
     return 0
 
 
@@ -36,8 +103,29 @@ def main(argv=None) -> int:
     data.add_argument("action", choices=("check", "download"))
     data.add_argument("--dest", default=str(datasets.REPO_DIR), help="download folder (default: %(default)s)")
     data.add_argument("--url", default=datasets.UPSTREAM_URL, help="base URL of the four files (default: %(default)s)")
+    train = commands.add_parser("train", help="train a recipe (resumable)")
+    train.add_argument("--recipe", default="fashion-ddpm")
+    train.add_argument("--config", help="a recipe as JSON (keys unet, ddpm, train), instead of --recipe")
+    train.add_argument("--steps", type=int, help="override the recipe's number of steps")
+    train.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    train.add_argument("--out", required=True, help="run folder: state.pt while training, model.* at the end")
+    sample = commands.add_parser("sample", help="draw images from a checkpoint into an .npz")
+    sample.add_argument("--checkpoint", required=True)
+    sample.add_argument("--num", type=int, default=64)
+    sample.add_argument("--sampler", default="ddim", choices=("ddpm", "ddim"))
+    sample.add_argument("--steps", type=int, default=50)
+    sample.add_argument("--eta", type=float, default=0.0)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--batch-size", type=int, default=500)
+    sample.add_argument("--out", required=True)
+    evaluate = commands.add_parser("evaluate", help="FID/KID of an .npz of images against the test set")
+    evaluate.add_argument("file")
     args = parser.parse_args(argv)
-    return {"data": _data}[args.command](args)
+    try:
+        return {"data": _data, "train": _train, "sample": _sample, "evaluate": _evaluate}[args.command](args)
+    except (datasets.DataError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -62,23 +62,26 @@ class DDPM(nn.Module):
 
     @torch.no_grad()
     def sample(self, shape, device="cpu", generator: torch.Generator | None = None, variance: str | None = None,
-               clip_x0: float | None = None, num_steps: int | None = None, return_trajectory: bool = False):
-        """Draw `shape` samples with ancestral sampling (Ho et al. 2020, Algorithm 2).
+               clip_x0: float | None = None, num_steps: int | None = None, return_trajectory: bool = False,
+               sampler: str = "ddpm", spacing: str = "leading", **step_options):
+        """Draw `shape` samples with ancestral sampling (Ho et al. 2020, Algorithm 2), or another sampler.
 
         Noise comes from `generator` (on the CPU) so results repeat on any device. `variance` and
         `clip_x0` override the model's defaults for this call; `num_steps` < T visits a subset of the
-        timesteps ("leading" spacing). With `return_trajectory=True` also returns the stacked states
-        (num_steps + 1, *shape), x_T first.
+        timesteps with the given `spacing`. `sampler="ddim"` takes `eta=...` (Song et al. 2021).
+        With `return_trajectory=True` also returns the stacked states (num_steps + 1, *shape), x_T first.
         """
         was_training = self.network.training
         self.network.eval()
         try:
             x = torch.randn(tuple(shape), generator=generator).to(device)
             states = [x.cpu()] if return_trajectory else None
-            for _, x, _ in sample_loop(self.network, x, self.schedule, num_steps, "ddpm",
+            if sampler == "ddpm":
+                step_options["variance"] = variance or self.variance
+            for _, x, _ in sample_loop(self.network, x, self.schedule, num_steps, sampler, spacing,
                                        prediction_type=self.prediction_type,
                                        clip_x0=self.clip_x0 if clip_x0 is None else clip_x0,
-                                       generator=generator, variance=variance or self.variance):
+                                       generator=generator, **step_options):
                 if return_trajectory:
                     states.append(x.cpu())
         finally:

@@ -126,3 +126,30 @@ def classifier_outputs(model: FashionClassifier, images: torch.Tensor, batch_siz
     """(features (N, 128), predicted labels (N,)) for images (N, 1, 28, 28) in [−1, 1]."""
     feats = torch.cat([model.features(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
     return feats, model.head(feats).argmax(1)
+
+
+def image_quality(images: torch.Tensor, labels: torch.Tensor | None = None, seed: int = 0) -> dict:
+    """FID and KID of uint8 images (N, 28, 28) against N random test images, on the book classifier's
+    features, beside the floor: the same metrics for N random *training* images against those test
+    images. Also the share of each predicted class, and the class accuracy when `labels` are given."""
+    from .datasets import load_fashion_mnist, to_model_range
+    n = len(images)
+    if images.dtype != torch.uint8 or images.shape[1:] != (28, 28) or n < 2:
+        raise ValueError(f"images must be uint8 (N, 28, 28) with N >= 2, got {images.dtype} {tuple(images.shape)}")
+    model = load_classifier()
+    g = torch.Generator().manual_seed(seed)
+    test, _ = load_fashion_mnist("test")
+    train, _ = load_fashion_mnist("train")
+    if n > len(test):
+        raise ValueError(f"at most {len(test)} images can be compared with the test set, got {n}")
+    feats, pred = classifier_outputs(model, to_model_range(images))
+    ref, _ = classifier_outputs(model, to_model_range(test[torch.randperm(len(test), generator=g)[:n]]))
+    real, _ = classifier_outputs(model, to_model_range(train[torch.randperm(len(train), generator=g)[:n]]))
+    kid, kid_sd = kernel_inception_distance(feats, ref, subset_size=min(1000, n // 2))
+    kid_floor, _ = kernel_inception_distance(real, ref, subset_size=min(1000, n // 2))
+    result = {"num_images": n, "fid": frechet_distance(feats, ref), "fid_floor": frechet_distance(real, ref),
+              "kid": kid, "kid_sd": kid_sd, "kid_floor": kid_floor,
+              "class_shares": [round(c / n, 3) for c in torch.bincount(pred, minlength=10).tolist()]}
+    if labels is not None:
+        result["class_accuracy"] = float((pred == labels.to(pred.dtype)).float().mean())
+    return result

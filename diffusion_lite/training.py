@@ -88,7 +88,7 @@ class Trainer:
         idx = torch.randint(0, len(self.data), (self.cfg.batch_size,), generator=self.generator)
         x = self.data[idx]
         if self.cfg.hflip:
-            flip = torch.rand(len(x), generator=self.generator) < 0.5
+            flip = (torch.rand(len(x), generator=self.generator) < 0.5).to(x.device)
             x = torch.where(flip.view(-1, *([1] * (x.ndim - 1))), x.flip(-1), x)
         return x, (self.labels[idx] if self.labels is not None else None)
 
