@@ -1,0 +1,135 @@
+"""Train image diffusion models for the same wall-clock budget on this CPU and compare them side by side.
+
+    .venv/bin/python benchmarks/train_budget.py --minutes 15 --models fashion-ddpm fashion-probe diffusers
+
+For each model: measure training speed (images/s) on a few steps, size the run to the budget (so the
+learning-rate schedule decays over exactly the budget), train, draw 1,000 samples with DDIM (50 steps,
+EMA weights where the recipe has them), and report FID/KID on the book classifier's features next to
+the real-vs-real floor at the same sample size. Models:
+- any recipe name of `diffusion_lite.checkpoints.RECIPES` (the book's recipe, the issue's CPU probe);
+- `diffusers`: diffusers' `UNet2DModel` in its course configuration for small images (32×32 input,
+  channels 32/64/64, two res blocks per level, attention at 16×16 and 8×8: 1.7 M parameters, 2.3 GFLOP
+  per training image), `DDPMScheduler` for training and `DDIMScheduler` for sampling, fp32, AdamW 1e-3.
+  Fashion-MNIST is padded from 28 to 32 pixels with the background value and cropped back.
+`denoising-diffusion-pytorch` needs another torch and torchvision: run it in its own environment.
+Results are printed as a table and written to --out as JSON.
+"""
+import argparse
+import json
+import platform
+import time
+
+import torch
+import torch.nn.functional as F
+
+from diffusion_lite.__main__ import generate
+from diffusion_lite.checkpoints import RECIPES, build_ddpm, get_recipe
+from diffusion_lite.datasets import from_model_range, load_fashion_mnist, to_model_range
+from diffusion_lite.metrics import image_quality
+from diffusion_lite.training import Trainer
+
+
+def run_recipe(name, data, seconds, num, probe_steps=8):
+    recipe = get_recipe(name)
+    torch.manual_seed(recipe.train.seed)
+    trainer = Trainer(build_ddpm(recipe), data, recipe.train)
+    trainer.train(until=2, progress=False)  # warm-up, not timed
+    t0 = time.perf_counter()
+    trainer.train(until=2 + probe_steps, progress=False)
+    rate = probe_steps * recipe.train.batch_size / (time.perf_counter() - t0)
+    recipe.train.steps = max(20, int((seconds - 2 * (time.perf_counter() - t0)) * rate / recipe.train.batch_size))
+    torch.manual_seed(recipe.train.seed)
+    trainer = Trainer(build_ddpm(recipe), data, recipe.train)
+    t0 = time.perf_counter()
+    trainer.train(progress=True)
+    train_seconds = time.perf_counter() - t0
+    trainer.ema.eval()
+    t0 = time.perf_counter()
+    x = generate(trainer.ema, num, "ddim", 50, seed=0, progress=False)
+    return {"steps": recipe.train.steps, "batch_size": recipe.train.batch_size, "train_seconds": train_seconds,
+            "images_per_second": recipe.train.steps * recipe.train.batch_size / train_seconds,
+            "params": sum(p.numel() for p in trainer.model.parameters()),
+            "sample_seconds": time.perf_counter() - t0, "images": from_model_range(x)}
+
+
+def run_diffusers(data, seconds, num, batch_size=128, lr=1e-3):
+    from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
+    torch.manual_seed(0)
+    net = UNet2DModel(sample_size=32, in_channels=1, out_channels=1, layers_per_block=2,
+                      block_out_channels=(32, 64, 64),
+                      down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
+                      up_block_types=("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"))
+    sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear")
+    opt = torch.optim.AdamW(net.parameters(), lr=lr)
+    data = F.pad(data, (2, 2, 2, 2), value=-1.0)  # 28 -> 32, background is -1
+    g = torch.Generator().manual_seed(0)
+
+    def step():
+        x0 = data[torch.randint(0, len(data), (batch_size,), generator=g)]
+        noise = torch.randn(x0.shape, generator=g)
+        t = torch.randint(0, 1000, (batch_size,), generator=g)
+        loss = F.mse_loss(net(sched.add_noise(x0, noise, t), t).sample, noise)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()
+    t0 = time.perf_counter()
+    for _ in range(3):
+        step()
+    rate = 3 * batch_size / (time.perf_counter() - t0)
+    steps = max(5, int((seconds - 4 * batch_size / rate) * rate / batch_size))
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    train_seconds = time.perf_counter() - t0
+    net.eval()
+    ddim = DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear")
+    ddim.set_timesteps(50)
+    t0 = time.perf_counter()
+    out = []
+    with torch.no_grad():
+        for start in range(0, num, 250):
+            x = torch.randn(min(250, num - start), 1, 32, 32, generator=g)
+            for t in ddim.timesteps:
+                x = ddim.step(net(x, t).sample, t, x).prev_sample
+            out.append(x[:, :, 2:30, 2:30])
+    return {"steps": steps, "batch_size": batch_size, "train_seconds": train_seconds,
+            "images_per_second": steps * batch_size / train_seconds,
+            "params": sum(p.numel() for p in net.parameters()),
+            "sample_seconds": time.perf_counter() - t0, "images": from_model_range(torch.cat(out))}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--models", nargs="+", default=["fashion-ddpm", "fashion-probe", "diffusers"],
+                        help=f"recipes {tuple(RECIPES)} or 'diffusers'")
+    parser.add_argument("--num", type=int, default=1000, help="samples for FID/KID")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="benchmarks/train_budget.json")
+    args = parser.parse_args()
+    for m in args.models:
+        if m not in RECIPES and m != "diffusers":
+            parser.error(f"unknown model {m!r}; choose from {tuple(RECIPES) + ('diffusers',)}")
+    torch.set_num_threads(args.threads)
+    data = to_model_range(load_fashion_mnist("train")[0])
+    results = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
+               "minutes": args.minutes, "num_samples": args.num, "torch": torch.__version__, "models": {}}
+    for m in args.models:
+        print(f"== {m}: {args.minutes} min", flush=True)
+        r = run_diffusers(data, 60 * args.minutes, args.num) if m == "diffusers" else \
+            run_recipe(m, data, 60 * args.minutes, args.num)
+        r.update(image_quality(r.pop("images")))
+        results["models"][m] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=2)
+    print(f"\n{'model':16s} {'img/s':>7s} {'steps':>6s} {'params':>8s} {'FID':>8s} {'floor':>7s} "
+          f"{'KID':>8s} {'sample s':>9s}")
+    for m, r in results["models"].items():
+        print(f"{m:16s} {r['images_per_second']:7.0f} {r['steps']:6d} {r['params'] / 1e6:7.2f}M {r['fid']:8.1f} "
+              f"{r['fid_floor']:7.1f} {r['kid']:8.2f} {r['sample_seconds']:9.1f}")
+
+
+if __name__ == "__main__":
+    main()
