@@ -5,7 +5,7 @@ from torch import nn
 
 from diffusion_lite import DDPM, MLPDenoiser
 from diffusion_lite.embeddings import sinusoidal_embedding
-from diffusion_lite.process import add_noise, x0_from_eps
+from diffusion_lite.process import x0_from_eps
 from diffusion_lite.samplers import ddpm_step, sample_loop
 from diffusion_lite.schedules import NoiseSchedule
 
