@@ -45,6 +45,8 @@ data: $(STAMP)
 # Retrain the book's checkpoints in data/checkpoints/ from scratch on the CPU (each records its time and metric).
 checkpoints: $(STAMP) data
 	$(PY) scripts/train_classifier.py
+	$(PY) -m diffusion_lite train --recipe fashion-ddpm --out data/runs/fashion-ddpm --evaluate 1000 \
+		--export data/checkpoints/fashion_ddpm
 
 download-data: $(STAMP)
 	$(PY) -m diffusion_lite data download

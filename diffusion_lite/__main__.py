@@ -1,7 +1,8 @@
 """The command line: `python -m diffusion_lite COMMAND ...` (or `diffusion-lite COMMAND ...`).
 
     data check|download                       verify Fashion-MNIST, or fetch it into data/fashion-mnist/
-    train --recipe NAME --out DIR             train (resumes from DIR/state.pt); writes DIR/model.safetensors + .json
+    train --recipe NAME --out DIR [--evaluate N] [--export PATH]
+                                              train (resumes from DIR/state.pt); writes DIR/model.safetensors + .json
     sample --checkpoint PATH --num N --out F.npz [--sampler ddpm|ddim --steps S --eta E --seed K]
     evaluate F.npz                            FID/KID (book classifier features) against the test set, with the
                                               real-vs-real floor at the same sample size
@@ -49,12 +50,21 @@ def _train(args) -> int:
     if trainer.step:
         print(f"resuming from step {trainer.step} of {recipe.train.steps} ({out / 'state.pt'})")
     trainer.train(checkpoint=out / "state.pt")
-    path = save_model(trainer.ema, recipe, out / "model", {
+    metadata = {
         "recipe_name": args.recipe if not args.config else args.config, "steps": trainer.step,
         "train_seconds": round(trainer.seconds, 1), "threads": torch.get_num_threads(),
         "images_per_second": round(trainer.step * recipe.train.batch_size / max(trainer.seconds, 1e-9), 1),
-        "final_loss_mean_100": float(np.mean(trainer.losses[-100:])), "torch": torch.__version__})
-    print(f"wrote {path} and {path.with_suffix('.json')}")
+        "final_loss_mean_100": float(np.mean(trainer.losses[-100:])), "torch": torch.__version__}
+    if args.evaluate:
+        from .metrics import image_quality
+        t0 = time.perf_counter()
+        x = generate(trainer.ema.eval(), args.evaluate, "ddim", 50, seed=0)
+        metadata["metrics"] = {"sampler": "ddim", "steps": 50, "sample_seconds": round(time.perf_counter() - t0, 1),
+                               **image_quality(datasets.from_model_range(x))}
+        print(json.dumps(metadata["metrics"], indent=2))
+    for target in [out / "model"] + ([Path(args.export)] if args.export else []):
+        path = save_model(trainer.ema, recipe, target, metadata)
+        print(f"wrote {path} and {path.with_suffix('.json')}")
     return 0
 
 
@@ -109,6 +119,9 @@ def main(argv=None) -> int:
     train.add_argument("--steps", type=int, help="override the recipe's number of steps")
     train.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     train.add_argument("--out", required=True, help="run folder: state.pt while training, model.* at the end")
+    train.add_argument("--evaluate", type=int, default=0, metavar="N",
+                       help="after training, record FID/KID of N DDIM-50 samples in the checkpoint's metadata")
+    train.add_argument("--export", help="also write the final checkpoint to EXPORT.safetensors/.json")
     sample = commands.add_parser("sample", help="draw images from a checkpoint into an .npz")
     sample.add_argument("--checkpoint", required=True)
     sample.add_argument("--num", type=int, default=64)

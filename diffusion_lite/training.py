@@ -46,6 +46,13 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
+def ema_decay_at(step: int, decay: float) -> float:
+    """EMA decay with warm-up, min(decay, (1 + step)/(10 + step)): early on the average forgets the
+    initial weights quickly. Without it, after 1,750 steps at 0.999 the average still holds
+    e^(−1.75) ≈ 17 % of the untrained network, whose zero-initialised output predicts ε̂ = 0."""
+    return min(decay, (1 + step) / (10 + step))
+
+
 @torch.no_grad()
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     """θ_ema ← decay·θ_ema + (1 − decay)·θ, parameter by parameter."""
@@ -105,7 +112,7 @@ class Trainer:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.opt.step()
-        ema_update(self.ema, self.model, self.cfg.ema_decay)
+        ema_update(self.ema, self.model, ema_decay_at(self.step, self.cfg.ema_decay))
         self.step += 1
         return loss.item()
 

@@ -16,7 +16,8 @@ TINY = {"unet": {"channels": [16, 32], "mid_attention": True}, "ddpm": {"timeste
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
     (root / "tiny.json").write_text(json.dumps(TINY))
-    assert main(["train", "--config", str(root / "tiny.json"), "--out", str(root / "run"), "--threads", "1"]) == 0
+    assert main(["train", "--config", str(root / "tiny.json"), "--out", str(root / "run"), "--threads", "1",
+                 "--evaluate", "4", "--export", str(root / "exported")]) == 0
     return root
 
 
@@ -25,6 +26,8 @@ def test_train_writes_a_loadable_checkpoint_with_metadata(trained):
     assert recipe.unet.channels == (16, 32) and ddpm.timesteps == 50
     assert meta["steps"] == 3 and meta["train_seconds"] > 0 and "images_per_second" in meta
     assert (trained / "run" / "state.pt").exists()
+    assert meta["metrics"]["num_images"] == 4 and {"fid", "fid_floor", "kid", "sample_seconds"} <= set(meta["metrics"])
+    assert load_model(trained / "exported")[2] == meta
 
 
 def test_train_again_resumes_and_continues(trained, capsys):

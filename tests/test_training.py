@@ -4,7 +4,7 @@ import torch
 
 from diffusion_lite import DDPM, MLPDenoiser
 from diffusion_lite.datasets import toy_2d
-from diffusion_lite.training import TrainConfig, Trainer, ema_update, lr_at
+from diffusion_lite.training import TrainConfig, Trainer, ema_decay_at, ema_update, lr_at
 
 
 def make(cfg):
@@ -23,6 +23,12 @@ def test_ema_update_is_a_weighted_average():
     expected = 0.9 * a.weight.detach().clone() + 0.1 * b.weight.detach()
     ema_update(a, b, 0.9)
     assert torch.allclose(a.weight, expected)
+
+
+def test_ema_decay_warms_up_to_its_target():
+    assert ema_decay_at(0, 0.999) == pytest.approx(0.1)
+    assert ema_decay_at(90, 0.999) == pytest.approx(0.91)
+    assert ema_decay_at(100_000, 0.999) == 0.999
 
 
 def test_resume_is_exact(tmp_path):
