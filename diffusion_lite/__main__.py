@@ -55,10 +55,13 @@ def _train(args) -> int:
         "train_seconds": round(trainer.seconds, 1), "threads": torch.get_num_threads(),
         "images_per_second": round(trainer.step * recipe.train.batch_size / max(trainer.seconds, 1e-9), 1),
         "final_loss_mean_100": float(np.mean(trainer.losses[-100:])), "torch": torch.__version__}
-    if args.evaluate:
+    path = save_model(trainer.ema, recipe, out / "model", metadata)
+    if args.evaluate:  # measured on the weights as stored (float16), not on the in-memory copy
+        from .checkpoints import load_model
         from .metrics import image_quality
+        stored, _, _ = load_model(path)
         t0 = time.perf_counter()
-        x = generate(trainer.ema.eval(), args.evaluate, "ddim", 50, seed=0)
+        x = generate(stored, args.evaluate, "ddim", 50, seed=0)
         metadata["metrics"] = {"sampler": "ddim", "steps": 50, "sample_seconds": round(time.perf_counter() - t0, 1),
                                **image_quality(datasets.from_model_range(x))}
         print(json.dumps(metadata["metrics"], indent=2))
