@@ -78,6 +78,8 @@ class DDPM(nn.Module):
             states = [x.cpu()] if return_trajectory else None
             if sampler == "ddpm":
                 step_options["variance"] = variance or self.variance
+            elif variance is not None:
+                raise ValueError(f"variance={variance!r} applies to sampler='ddpm' only, not {sampler!r}")
             for _, x, _ in sample_loop(self.network, x, self.schedule, num_steps, sampler, spacing,
                                        prediction_type=self.prediction_type,
                                        clip_x0=self.clip_x0 if clip_x0 is None else clip_x0,

@@ -109,6 +109,8 @@ def test_bad_inputs():
         DDPM(MLPDenoiser(), 100, beta_start=0.02, beta_end=0.01)
     with pytest.raises(ValueError, match="expects x of shape \\(B, 2\\)"):
         MLPDenoiser()(torch.zeros(3, 1, 2), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="applies to sampler='ddpm' only"):
+        ddpm.sample((2, 2), sampler="ddim", variance="beta")
     with pytest.raises(ValueError, match="unknown sampler .plms.; choose one of"):
         next(sample_loop(lambda x, t: x, torch.zeros(1, 2), ddpm.schedule, sampler="plms"))
 
