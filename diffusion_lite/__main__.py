@@ -58,8 +58,9 @@ def _train(args) -> int:
     path = save_model(trainer.ema, recipe, out / "model", metadata)
     if args.evaluate:  # measured on the weights as stored (float16), not on the in-memory copy
         from .checkpoints import load_model
-        from .metrics import image_quality
+        from .metrics import heldout_loss, image_quality
         stored, _, _ = load_model(path)
+        metadata["heldout_loss"] = heldout_loss(stored)
         t0 = time.perf_counter()
         x = generate(stored, args.evaluate, "ddim", 50, seed=0)
         metadata["metrics"] = {"sampler": "ddim", "steps": 50, "sample_seconds": round(time.perf_counter() - t0, 1),

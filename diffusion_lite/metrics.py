@@ -153,3 +153,20 @@ def image_quality(images: torch.Tensor, labels: torch.Tensor | None = None, seed
     if labels is not None:
         result["class_accuracy"] = float((pred == labels.to(pred.dtype)).float().mean())
     return result
+
+
+@torch.no_grad()
+def heldout_loss(ddpm, num: int = 1000, seed: int = 0, batch_size: int = 250) -> float:
+    """The simple loss (Ho et al. 2020, Eq. 14) of a Fashion-MNIST model on the first `num` test images,
+    with t and ε drawn from `seed`: a cheap, repeatable check that a checkpoint still works as recorded."""
+    from .datasets import load_fashion_mnist, to_model_range
+    x = to_model_range(load_fashion_mnist("test")[0][:num])
+    g = torch.Generator().manual_seed(seed)
+    t = torch.randint(0, ddpm.timesteps, (num,), generator=g)
+    noise = torch.randn(x.shape, generator=g)
+    was_training = ddpm.training
+    ddpm.eval()
+    losses = [ddpm(x[i:i + batch_size], t[i:i + batch_size], noise[i:i + batch_size]).item() * len(x[i:i + batch_size])
+              for i in range(0, num, batch_size)]
+    ddpm.train(was_training)
+    return sum(losses) / num

@@ -26,7 +26,7 @@ def test_train_writes_a_loadable_checkpoint_with_metadata(trained):
     assert recipe.unet.channels == (16, 32) and ddpm.timesteps == 50
     assert meta["steps"] == 3 and meta["train_seconds"] > 0 and "images_per_second" in meta
     assert (trained / "run" / "state.pt").exists()
-    assert meta["metrics"]["num_images"] == 4 and {"fid", "fid_floor", "kid", "sample_seconds"} <= set(meta["metrics"])
+    assert meta["heldout_loss"] > 0 and meta["metrics"]["num_images"] == 4 and {"fid", "fid_floor", "kid", "sample_seconds"} <= set(meta["metrics"])
     assert load_model(trained / "exported")[2] == meta
 
 
