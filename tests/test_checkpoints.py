@@ -7,7 +7,7 @@ import pytest
 from diffusion_lite.checkpoints import load_model
 from diffusion_lite.metrics import CHECKPOINT_DIR, heldout_loss
 
-MODELS = sorted(p.with_suffix("") for p in CHECKPOINT_DIR.glob("*.json") if "recipe" in json.loads(p.read_text()))
+MODELS = sorted(p.with_suffix("") for p in CHECKPOINT_DIR.glob("*.json") if "unet" in json.loads(p.read_text()).get("recipe", {}))
 
 
 @pytest.mark.parametrize("path", MODELS, ids=[p.name for p in MODELS])
