@@ -281,22 +281,20 @@ assert last["loss"]["EMA, no warm-up"] > 2 * last["loss"]["EMA"]  # the plain av
 # %%
 ddpm, book_recipe, meta = load_model(CHECKPOINT_DIR / "fashion_ddpm")
 assert book_recipe.to_dict() == recipe.to_dict()  # the checkpoint was trained with the recipe of section 1
-metrics = meta.get("metrics", {})
+metrics = meta["metrics"]  # measured by `train --evaluate 1000` on the stored weights
 print(json.dumps({k: v for k, v in meta.items() if k != "metrics"}, indent=1))
 
 # %%
-if "train_seconds" in meta:
-    print(f"{meta['steps']:,} steps of batch {recipe.train.batch_size} in {meta['train_seconds'] / 60:.0f} minutes "
-          f"with {meta.get('threads', '?')} threads, {meta['images_per_second']:.0f} training images/s "
-          f"(the live run above: {LIVE_STEPS * 64 / trainer.seconds:.0f} with {torch.get_num_threads()} thread(s))")
-    print(f"final training loss (mean of the last 100 steps) {meta['final_loss_mean_100']:.4f}; "
-          f"the live run's last 8 steps: {losses[-8:].mean():.4f}")
+print(f"{meta['steps']:,} steps of batch {recipe.train.batch_size} in {meta['train_seconds'] / 60:.0f} minutes "
+      f"with {meta['threads']} threads, {meta['images_per_second']:.0f} training images/s "
+      f"(the live run above: {LIVE_STEPS * 64 / trainer.seconds:.0f} with {torch.get_num_threads()} thread(s))")
+print(f"final training loss (mean of the last 100 steps) {meta['final_loss_mean_100']:.4f}; "
+      f"the live run's last 8 steps: {losses[-8:].mean():.4f}")
 print(f"held-out loss on section 2's batch: book model {heldout_loss(ddpm):.4f}, "
       f"live EMA after {LIVE_STEPS} steps {last['loss']['EMA']:.4f}")
-if metrics:
-    print(f"recorded quality of {metrics['num_images']:,} {metrics['sampler'].upper()}-{metrics['steps']} samples "
-          f"(drawn in {metrics['sample_seconds']:.0f} s): FID {metrics['fid']:.1f} (floor {metrics['fid_floor']:.1f}), "
-          f"KID {metrics['kid']:.2f} (floor {metrics['kid_floor']:.2f})")
+print(f"recorded quality of {metrics['num_images']:,} {metrics['sampler'].upper()}-{metrics['steps']} samples "
+      f"(drawn in {metrics['sample_seconds']:.0f} s): FID {metrics['fid']:.1f} (floor {metrics['fid_floor']:.1f}), "
+      f"KID {metrics['kid']:.2f} (floor {metrics['kid_floor']:.2f})")
 
 # %% [markdown]
 # Section 6 explains FID, KID and their floors. First, the pictures: 64 samples, DDIM with 50 steps
@@ -317,10 +315,9 @@ plt.tight_layout()
 plt.show()
 counts = torch.bincount(predicted, minlength=10)
 print("predicted classes of these 64:", ", ".join(f"{CLASS_NAMES[c]} {counts[c]}" for c in range(10)))
-if "class_shares" in metrics:
-    print(f"recorded shares of {metrics['num_images']:,} samples:",
-          ", ".join(f"{CLASS_NAMES[c]} {s:.0%}" for c, s in enumerate(metrics["class_shares"])),
-          "(each class is 10 % of the data)")
+print(f"recorded shares of {metrics['num_images']:,} samples:",
+      ", ".join(f"{CLASS_NAMES[c]} {s:.0%}" for c, s in enumerate(metrics["class_shares"])),
+      "(each class is 10 % of the data)")
 
 # %% [markdown]
 # Compare with the training images in section 2. The samples are recognisably Fashion-MNIST: clothes
@@ -545,21 +542,19 @@ table = [
      kernel_inception_distance(real, ref, subset_size=N_LIVE, num_subsets=1)[0]),
     ("floor, mean of 5 subsets", N_LIVE, floor[N_LIVE]["fid"], floor[N_LIVE]["kid"]),
 ]
-if metrics:
-    table += [(f"model, {metrics['num_images']:,} DDIM-50 (recorded)", metrics["num_images"], metrics["fid"],
-               metrics["kid"]),
-              ("floor (recorded)", metrics["num_images"], metrics["fid_floor"], metrics["kid_floor"])]
-    if metrics["num_images"] in floor:
-        table.append(("floor, mean of 5 subsets", metrics["num_images"], floor[metrics["num_images"]]["fid"],
-                      floor[metrics["num_images"]]["kid"]))
+table += [(f"model, {metrics['num_images']:,} DDIM-50 (recorded)", metrics["num_images"], metrics["fid"],
+           metrics["kid"]),
+          ("floor (recorded)", metrics["num_images"], metrics["fid_floor"], metrics["kid_floor"])]
+if metrics["num_images"] in floor:
+    table.append(("floor, mean of 5 subsets", metrics["num_images"], floor[metrics["num_images"]]["fid"],
+                  floor[metrics["num_images"]]["kid"]))
 print(f"{N_LIVE} samples drawn in {live_seconds:.1f} s\n")
 print(f"{'':34s} {'N':>5s} {'FID':>8s} {'KID':>8s}")
 for name, n, fid, kid in table:
     print(f"{name:34s} {n:5d} {fid:8.1f} {kid:8.2f}")
-if metrics:
-    print(f"\nFID from N = {N_LIVE} to N = {metrics['num_images']:,}: the model's falls by "
-          f"{table[0][2] - metrics['fid']:.1f} (with 25 → 50 DDIM steps too), "
-          f"the floor's by {floor[N_LIVE]['fid'] - floor[metrics['num_images']]['fid']:.1f}")
+print(f"\nFID from N = {N_LIVE} to N = {metrics['num_images']:,}: the model's falls by "
+      f"{table[0][2] - metrics['fid']:.1f} (with 25 → 50 DDIM steps too), "
+      f"the floor's by {floor[N_LIVE]['fid'] - floor[metrics['num_images']]['fid']:.1f}")
 assert table[0][2] > table[1][2] and table[0][2] > floor[N_LIVE]["fid"] + 2 * floor[N_LIVE]["fid_sd"]
 
 # %% [markdown]
