@@ -30,7 +30,7 @@
 # | 01 | The forward process | derive q(x_t∣x_0), compare βt schedules by ᾱt and SNR, explore them with sliders |
 # | 02 | DDPM on 2-D data | train an ε-prediction model, sample, compare variance choices, measure sample quality |
 # | 03 | The UNet | build time embeddings, residual blocks, skips and attention; count parameters and FLOPs; measure design choices on a CPU |
-# | 04 | DDPM on images | *coming*: train on Fashion-MNIST on a CPU, EMA, FID/KID with the book's classifier |
+# | 04 | DDPM on images | train on Fashion-MNIST on a CPU, use EMA, measure FID/KID with the book's classifier and their floor |
 # | 05 | Faster sampling | *coming*: DDIM, DPM-Solver++, Heun; quality against the number of steps |
 # | 06 | Conditioning and guidance | *coming*: class conditioning, classifier-free guidance |
 # | 07 | The VAE | *coming*: the seed's VAE fixed, a convolutional VAE with a spatial latent |
