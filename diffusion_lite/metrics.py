@@ -16,6 +16,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from .datasets import load_fashion_mnist, to_model_range
+
 
 def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, num_projections: int = 256, seed: int = 0) -> float:
     """SW2 between point sets x (N, D) and y (N, D) of equal size, over `num_projections` random directions."""
@@ -132,7 +134,6 @@ def image_quality(images: torch.Tensor, labels: torch.Tensor | None = None, seed
     """FID and KID of uint8 images (N, 28, 28) against N random test images, on the book classifier's
     features, beside the floor: the same metrics for N random *training* images against those test
     images. Also the share of each predicted class, and the class accuracy when `labels` are given."""
-    from .datasets import load_fashion_mnist, to_model_range
     n = len(images)
     if images.dtype != torch.uint8 or images.shape[1:] != (28, 28) or n < 2:
         raise ValueError(f"images must be uint8 (N, 28, 28) with N >= 2, got {images.dtype} {tuple(images.shape)}")
@@ -159,7 +160,6 @@ def image_quality(images: torch.Tensor, labels: torch.Tensor | None = None, seed
 def heldout_loss(ddpm, num: int = 1000, seed: int = 0, batch_size: int = 250) -> float:
     """The simple loss (Ho et al. 2020, Eq. 14) of a Fashion-MNIST model on the first `num` test images,
     with t and ε drawn from `seed`: a cheap, repeatable check that a checkpoint still works as recorded."""
-    from .datasets import load_fashion_mnist, to_model_range
     x = to_model_range(load_fashion_mnist("test")[0][:num])
     g = torch.Generator().manual_seed(seed)
     t = torch.randint(0, ddpm.timesteps, (num,), generator=g)
