@@ -18,19 +18,25 @@ import argparse
 import json
 import platform
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from diffusion_lite.__main__ import generate
-from diffusion_lite.checkpoints import RECIPES, build_ddpm, get_recipe
+from diffusion_lite.checkpoints import RECIPES, Recipe, build_ddpm, get_recipe
 from diffusion_lite.datasets import from_model_range, load_fashion_mnist, to_model_range
 from diffusion_lite.metrics import image_quality
 from diffusion_lite.training import Trainer
 
 
+def load_recipe(name):
+    """A recipe by name, or from a JSON file in the `Recipe.to_dict` layout."""
+    return Recipe.from_dict(json.loads(Path(name).read_text())) if name.endswith(".json") else get_recipe(name)
+
+
 def run_recipe(name, data, seconds, num, probe_steps=8):
-    recipe = get_recipe(name)
+    recipe = load_recipe(name)
     torch.manual_seed(recipe.train.seed)
     trainer = Trainer(build_ddpm(recipe), data, recipe.train)
     trainer.train(until=2, progress=False)  # warm-up, not timed
@@ -104,14 +110,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--models", nargs="+", default=["fashion-ddpm", "fashion-probe", "diffusers"],
-                        help=f"recipes {tuple(RECIPES)} or 'diffusers'")
+                        help=f"recipes {tuple(RECIPES)}, recipe JSON files, or 'diffusers'")
     parser.add_argument("--num", type=int, default=1000, help="samples for FID/KID")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/train_budget.json")
     args = parser.parse_args()
     for m in args.models:
-        if m not in RECIPES and m != "diffusers":
-            parser.error(f"unknown model {m!r}; choose from {tuple(RECIPES) + ('diffusers',)}")
+        if m not in RECIPES and m != "diffusers" and not (m.endswith(".json") and Path(m).is_file()):
+            parser.error(f"unknown model {m!r}; choose from {tuple(RECIPES) + ('diffusers',)} or a recipe .json file")
     torch.set_num_threads(args.threads)
     data = to_model_range(load_fashion_mnist("train")[0])
     results = {"machine": platform.processor() or platform.machine(), "threads": args.threads,

@@ -3,7 +3,8 @@
     data check|download                       verify Fashion-MNIST, or fetch it into data/fashion-mnist/
     train --recipe NAME --out DIR [--evaluate N] [--export PATH]
                                               train (resumes from DIR/state.pt); writes DIR/model.safetensors + .json
-    sample --checkpoint PATH --num N --out F.npz [--sampler ddpm|ddim --steps S --eta E --seed K]
+    sample --checkpoint PATH --num N --out F.npz [--sampler ddpm|ddim|euler|heun|dpmpp_2m --steps S
+           --eta E --seed K] [--label L|all --guidance-scale W]   (labels for class-conditional checkpoints)
     evaluate F.npz                            FID/KID (book classifier features) against the test set, with the
                                               real-vs-real floor at the same sample size
 """
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from . import datasets
+from .samplers import STEPS
 
 
 def _data(args) -> int:
@@ -45,8 +47,9 @@ def _train(args) -> int:
     out = Path(args.out)
     torch.manual_seed(recipe.train.seed)
     ddpm = build_ddpm(recipe)
-    data = datasets.to_model_range(datasets.load_fashion_mnist("train")[0])
-    trainer = Trainer.resume(out / "state.pt", ddpm, data, recipe.train)
+    images, labels = datasets.load_fashion_mnist("train")
+    labels = labels.long() if recipe.unet.num_classes else None  # class-conditional recipes train with labels
+    trainer = Trainer.resume(out / "state.pt", ddpm, datasets.to_model_range(images), recipe.train, labels)
     if trainer.step:
         print(f"resuming from step {trainer.step} of {recipe.train.steps} ({out / 'state.pt'})")
     trainer.train(checkpoint=out / "state.pt")
@@ -62,9 +65,11 @@ def _train(args) -> int:
         stored, _, _ = load_model(path)
         metadata["heldout_loss"] = heldout_loss(stored)
         t0 = time.perf_counter()
-        x = generate(stored, args.evaluate, "ddim", 50, seed=0)
+        labels = sample_labels("all", args.evaluate, recipe.unet.num_classes) if recipe.unet.num_classes else None
+        x = generate(stored, args.evaluate, "ddim", 50, seed=0, labels=labels, guidance_scale=args.guidance_scale)
         metadata["metrics"] = {"sampler": "ddim", "steps": 50, "sample_seconds": round(time.perf_counter() - t0, 1),
-                               **image_quality(datasets.from_model_range(x))}
+                               **({} if labels is None else {"guidance_scale": args.guidance_scale}),
+                               **image_quality(datasets.from_model_range(x), labels)}
         print(json.dumps(metadata["metrics"], indent=2))
     for target in [out / "model"] + ([Path(args.export)] if args.export else []):
         path = save_model(trainer.ema, recipe, target, metadata)
@@ -73,27 +78,52 @@ def _train(args) -> int:
 
 
 def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: float = 0.0,
-             batch_size: int = 500, progress: bool = True) -> torch.Tensor:
-    """`num` images (N, 1, H, W) in [−1, 1], drawn in batches from one seeded generator."""
+             batch_size: int = 500, progress: bool = True, labels=None, guidance_scale: float = 1.0) -> torch.Tensor:
+    """`num` images (N, 1, H, W) in [−1, 1], drawn in batches from one seeded generator, with "trailing"
+    timestep spacing (the first step starts from pure noise for any number of steps). `labels` (N,)
+    guides a class-conditional model with classifier-free guidance at `guidance_scale`."""
     from tqdm.auto import tqdm
+    if sampler not in STEPS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {tuple(STEPS)}")
     g = torch.Generator().manual_seed(seed)
     cfg, device = ddpm.network.config, next(ddpm.parameters()).device
-    options = {"eta": eta, "spacing": "trailing"} if sampler == "ddim" else {}
+    options = {"eta": eta} if sampler == "ddim" else {}
     out = []
     for start in tqdm(range(0, num, batch_size), disable=not progress, desc=f"{sampler} x{steps or ddpm.timesteps}"):
         n = min(batch_size, num - start)
+        guide = {} if labels is None else {"labels": labels[start:start + n], "guidance_scale": guidance_scale}
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out.append(ddpm.sample((n, cfg.in_channels, cfg.image_size, cfg.image_size), device, generator=g,
-                                   num_steps=steps, sampler=sampler, **options).float())
+                                   num_steps=steps, sampler=sampler, spacing="trailing", **guide, **options).float())
     return torch.cat(out)
+
+
+def sample_labels(label: str | None, num: int, num_classes: int | None) -> torch.Tensor | None:
+    """The --label argument as (N,) labels: one class for all, "all" for the classes in turn, or None."""
+    if label is None:
+        return None
+    if not num_classes:
+        raise ValueError("--label needs a class-conditional checkpoint; this one is unconditional")
+    if label == "all":
+        return torch.arange(num) % num_classes
+    if not label.isdigit() or int(label) >= num_classes:
+        raise ValueError(f"--label must be an integer in [0, {num_classes - 1}] or 'all', got {label!r}")
+    return torch.full((num,), int(label))
 
 
 def _sample(args) -> int:
     from .checkpoints import load_model
     ddpm, _, _ = load_model(args.checkpoint)
+    labels = sample_labels(args.label, args.num, ddpm.network.config.num_classes)
+    if labels is None and args.guidance_scale != 1.0:
+        raise ValueError("--guidance-scale needs --label (a class, or 'all')")
     t0 = time.perf_counter()
-    x = generate(ddpm, args.num, args.sampler, args.steps, args.seed, args.eta, args.batch_size)
-    np.savez_compressed(args.out, images=datasets.from_model_range(x).numpy())
+    x = generate(ddpm, args.num, args.sampler, args.steps, args.seed, args.eta, args.batch_size,
+                 labels=labels, guidance_scale=args.guidance_scale)
+    arrays = {"images": datasets.from_model_range(x).numpy()}
+    if labels is not None:
+        arrays["labels"] = labels.numpy().astype(np.uint8)
+    np.savez_compressed(args.out, **arrays)
     print(f"wrote {args.num} images to {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -126,13 +156,19 @@ def main(argv=None) -> int:
     train.add_argument("--evaluate", type=int, default=0, metavar="N",
                        help="after training, record FID/KID of N DDIM-50 samples in the checkpoint's metadata")
     train.add_argument("--export", help="also write the final checkpoint to EXPORT.safetensors/.json")
+    train.add_argument("--guidance-scale", type=float, default=1.0,
+                       help="class-conditional recipes: the w of the --evaluate samples (one per class in turn)")
     sample = commands.add_parser("sample", help="draw images from a checkpoint into an .npz")
     sample.add_argument("--checkpoint", required=True)
     sample.add_argument("--num", type=int, default=64)
-    sample.add_argument("--sampler", default="ddim", choices=("ddpm", "ddim"))
+    sample.add_argument("--sampler", default="ddim", choices=tuple(STEPS))
     sample.add_argument("--steps", type=int, default=50)
     sample.add_argument("--eta", type=float, default=0.0)
     sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--label", help="class-conditional checkpoints: a class 0-9 for every image, or 'all' "
+                                        "for the classes in turn")
+    sample.add_argument("--guidance-scale", type=float, default=1.0,
+                        help="classifier-free guidance w (1 = plain conditional, 0 = unconditional)")
     sample.add_argument("--batch-size", type=int, default=500)
     sample.add_argument("--out", required=True)
     evaluate = commands.add_parser("evaluate", help="FID/KID of an .npz of images against the test set")

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .guidance import ClassifierFreeGuidance, drop_labels
 from .process import PREDICTION_TYPES, add_noise, training_target
 from .samplers import VARIANCES, sample_loop
 from .schedules import NoiseSchedule
@@ -24,12 +25,14 @@ from .schedules import NoiseSchedule
 class DDPM(nn.Module):
     """`DDPM(network, timesteps, beta_start, beta_end)`: the seed's API, `forward` → loss, `sample` → images.
 
-    `network(x_t, t)` maps a noisy batch and its integer timesteps (B,) to a tensor shaped like x_t.
+    `network(x_t, t)` maps a noisy batch and its integer timesteps (B,) to a tensor shaped like x_t; a
+    class-conditional network also takes `labels` (B,). With `label_dropout` = p > 0, training replaces
+    each label by the null class with probability p, for classifier-free guidance (see `guidance`).
     """
 
     def __init__(self, network: nn.Module, timesteps: int = 1000, beta_start: float = 1e-4,
                  beta_end: float = 0.02, schedule: str = "linear", prediction_type: str = "epsilon",
-                 variance: str = "beta", clip_x0: float | None = None):
+                 variance: str = "beta", clip_x0: float | None = None, label_dropout: float = 0.0):
         super().__init__()
         if prediction_type not in PREDICTION_TYPES:
             raise ValueError(f"unknown prediction_type {prediction_type!r}; choose one of {PREDICTION_TYPES}")
@@ -41,8 +44,12 @@ class DDPM(nn.Module):
         self.prediction_type = prediction_type
         self.variance = variance
         self.clip_x0 = clip_x0
+        if not 0.0 <= label_dropout <= 1.0:
+            raise ValueError(f"label_dropout must lie in [0, 1], got {label_dropout!r}")
+        self.label_dropout = label_dropout
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
         """Simple loss L_simple = E‖target − network(x_t, t)‖² (Ho et al. 2020, Eq. 14), one t per example."""
         if noise.shape != x.shape:
             raise ValueError(f"noise must have the shape of x {tuple(x.shape)}, got {tuple(noise.shape)}")
@@ -52,23 +59,31 @@ class DDPM(nn.Module):
             raise ValueError(f"timesteps must lie in [0, {self.timesteps - 1}], got [{int(t.min())}, {int(t.max())}]")
         x_t = add_noise(self.schedule, x, t, noise)
         target = training_target(self.schedule, x, t, noise, self.prediction_type)
-        return F.mse_loss(self.network(x_t, t), target)
+        output = self.network(x_t, t) if labels is None else self.network(x_t, t, labels)
+        return F.mse_loss(output, target)
 
-    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """`forward` with t ~ U{0..T−1} and ε ~ N(0, I) drawn from `generator` (Algorithm 1, one step)."""
+    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None,
+             labels: torch.Tensor | None = None) -> torch.Tensor:
+        """`forward` with t ~ U{0..T−1} and ε ~ N(0, I) drawn from `generator` (Algorithm 1, one step),
+        and the labels dropped to the null class with probability `label_dropout`."""
         t = torch.randint(0, self.timesteps, (x.shape[0],), generator=generator).to(x.device)
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-        return self(x, t, noise)
+        if labels is not None and self.label_dropout > 0:
+            labels = drop_labels(labels, self.label_dropout, self.network.config.num_classes, generator)
+        return self(x, t, noise, labels)
 
     @torch.no_grad()
     def sample(self, shape, device="cpu", generator: torch.Generator | None = None, variance: str | None = None,
                clip_x0: float | None = None, num_steps: int | None = None, return_trajectory: bool = False,
-               sampler: str = "ddpm", spacing: str = "leading", **step_options):
+               sampler: str = "ddpm", spacing: str = "leading", labels=None, guidance_scale: float = 1.0,
+               **step_options):
         """Draw `shape` samples with ancestral sampling (Ho et al. 2020, Algorithm 2), or another sampler.
 
         Noise comes from `generator` (on the CPU) so results repeat on any device. `variance` and
         `clip_x0` override the model's defaults for this call; `num_steps` < T visits a subset of the
-        timesteps with the given `spacing`. `sampler="ddim"` takes `eta=...` (Song et al. 2021).
+        timesteps with the given `spacing`. `sampler` is one of `samplers.STEPS` ("ddim" takes `eta=...`).
+        `labels` (an int or (B,)) and `guidance_scale` w apply classifier-free guidance to a
+        class-conditional network; without labels such a network samples unconditionally (null class).
         With `return_trajectory=True` also returns the stacked states (num_steps + 1, *shape), x_T first.
         """
         was_training = self.network.training
@@ -80,7 +95,10 @@ class DDPM(nn.Module):
                 step_options["variance"] = variance or self.variance
             elif variance is not None:
                 raise ValueError(f"variance={variance!r} applies to sampler='ddpm' only, not {sampler!r}")
-            for _, x, _ in sample_loop(self.network, x, self.schedule, num_steps, sampler, spacing,
+            if labels is None and guidance_scale != 1.0:
+                raise ValueError("guidance_scale needs labels to guide towards")
+            model = self.network if labels is None else ClassifierFreeGuidance(self.network, labels, guidance_scale)
+            for _, x, _ in sample_loop(model, x, self.schedule, num_steps, sampler, spacing,
                                        prediction_type=self.prediction_type,
                                        clip_x0=self.clip_x0 if clip_x0 is None else clip_x0,
                                        generator=generator, **step_options):

@@ -1,11 +1,23 @@
 """Samplers: pure step functions with the noise passed in, and one short, visible sampling loop.
 
-A step function maps x_t to x_s for s < t (s = −1 means "past the last step": ᾱ = 1, the clean
-image), given the network's x̂0 and ε̂ at (x_t, t) and the noise to inject. Nothing here draws random
+Every step function has the same signature,
+
+    step(schedule, x_t, t, s, x0_hat, noise, *, denoise=None, previous=None, **options) -> x_s,
+
+mapping x_t to x_s for s < t (s = −1 means "past the last step": ᾱ = 1, the clean image), given the
+network's x̂0 at (x_t, t) and the noise to inject. Two samplers need more than one network call per
+step: Heun calls `denoise(x, s)` (x̂0 of the network at another state, the loop's closure) and
+DPM-Solver++(2M) reads `previous` = (t_prev, x̂0_prev) from the step before. Nothing here draws random
 numbers: the loop draws them from the generator it is given, so every trajectory repeats exactly.
+
+Two views of the same process (Karras et al. 2022, Sec. 2): the ᾱ view of DDPM/DDIM, x_t = √ᾱt·x0 +
+√(1 − ᾱt)·ε, and the σ view x̃ = x_t/√ᾱt = x0 + σt·ε with σt = √((1 − ᾱt)/ᾱt) (`NoiseSchedule.sigmas`).
+In the σ view the probability-flow ODE is dx̃/dσ = (x̃ − x̂0(x̃, σ))/σ = ε̂: Euler, Heun and
+DPM-Solver++ are ODE solvers written there, DDPM and DDIM are written in the ᾱ view.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterator
 
 import torch
@@ -21,8 +33,14 @@ def alpha_bar_at(schedule: NoiseSchedule, t: int) -> float:
     return 1.0 if t < 0 else float(schedule.alphas_cumprod[t])
 
 
+def sigma_at(schedule: NoiseSchedule, t: int) -> float:
+    """σt = √((1 − ᾱt)/ᾱt) as a Python float; 0 at t = −1 (the clean image)."""
+    abar = alpha_bar_at(schedule, t)
+    return math.sqrt((1 - abar) / abar)
+
+
 def ddpm_step(schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: int, x0_hat: torch.Tensor,
-              noise: torch.Tensor | None, variance: str = "beta") -> torch.Tensor:
+              noise: torch.Tensor | None, *, variance: str = "beta", denoise=None, previous=None) -> torch.Tensor:
     """Ancestral DDPM step x_t → x_s (Ho et al. 2020, Eqs. 6–7 and Algorithm 2), s < t.
 
     With αts = ᾱt/ᾱs and βts = 1 − αts (βt itself when s = t − 1), the mean is the posterior mean
@@ -43,7 +61,7 @@ def ddpm_step(schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: int, x0_hat
 
 
 def ddim_step(schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: int, x0_hat: torch.Tensor,
-              noise: torch.Tensor | None, eta: float = 0.0) -> torch.Tensor:
+              noise: torch.Tensor | None, *, eta: float = 0.0, denoise=None, previous=None) -> torch.Tensor:
     """DDIM update x_t → x_s (Song et al. 2021, Eq. 12), s < t:
 
     x_s = √ᾱs·x̂0 + √(1 − ᾱs − σ²)·ε̂ + σ·z,  σ = η·√((1 − ᾱs)/(1 − ᾱt))·√(1 − ᾱt/ᾱs)  (Eq. 16),
@@ -59,7 +77,66 @@ def ddim_step(schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: int, x0_hat
     return x_s + sigma * noise if sigma > 0 else x_s
 
 
-STEPS = {"ddpm": ddpm_step, "ddim": ddim_step}
+def euler_step(schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: int, x0_hat: torch.Tensor,
+               noise: torch.Tensor | None = None, *, denoise=None, previous=None) -> torch.Tensor:
+    """One Euler step of the probability-flow ODE in the σ view (Karras et al. 2022, Algorithm 1 without
+    churn): x̃s = x̃t + (σs − σt)·d with d = (x̃t − x̂0)/σt. The same update as DDIM with η = 0, written
+    in the other view (a test checks they agree to float precision)."""
+    abar_t, abar_s = alpha_bar_at(schedule, t), alpha_bar_at(schedule, s)
+    sigma_t, sigma_s = sigma_at(schedule, t), sigma_at(schedule, s)
+    x_tilde = x_t / abar_t**0.5  # into the σ view
+    d = (x_tilde - x0_hat) / sigma_t
+    return (x_tilde + (sigma_s - sigma_t) * d) * abar_s**0.5  # back to the ᾱ view
+
+
+def heun_step(schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: int, x0_hat: torch.Tensor,
+              noise: torch.Tensor | None = None, *, denoise: Callable | None = None, previous=None) -> torch.Tensor:
+    """Heun's second-order step (Karras et al. 2022, Algorithm 2 without churn): an Euler step to σs,
+    a second slope d′ there from `denoise(x, s)` (one more network call), then the step again with the
+    mean slope (d + d′)/2. The last step (σs = 0) is a plain Euler step, as in the paper."""
+    if denoise is None:
+        raise ValueError("heun_step needs denoise(x, s) -> x̂0 for its second network call")
+    abar_t, abar_s = alpha_bar_at(schedule, t), alpha_bar_at(schedule, s)
+    sigma_t, sigma_s = sigma_at(schedule, t), sigma_at(schedule, s)
+    x_tilde = x_t / abar_t**0.5
+    d = (x_tilde - x0_hat) / sigma_t
+    x_euler = x_tilde + (sigma_s - sigma_t) * d
+    if s < 0:
+        return x_euler
+    d_next = (x_euler - denoise(x_euler * abar_s**0.5, s)) / sigma_s
+    return (x_tilde + (sigma_s - sigma_t) * (d + d_next) / 2) * abar_s**0.5
+
+
+def dpmpp_2m_step(schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: int, x0_hat: torch.Tensor,
+                  noise: torch.Tensor | None = None, *, denoise=None, previous=None) -> torch.Tensor:
+    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2) in the σ view, with λ = −log σ and h = λs − λt:
+
+    x̃s = (σs/σt)·x̃t + (1 − σs/σt)·D,  D = (1 + 1/(2r))·x̂0 − 1/(2r)·x̂0_prev,  r = (λt − λ_prev)/h.
+
+    The first step (no `previous`) and the last (σs = 0, where h is infinite) use D = x̂0: first order,
+    which is the DDIM/Euler step.
+    """
+    abar_t, abar_s = alpha_bar_at(schedule, t), alpha_bar_at(schedule, s)
+    sigma_t, sigma_s = sigma_at(schedule, t), sigma_at(schedule, s)
+    d = x0_hat
+    if previous is not None and s >= 0:
+        t_prev, x0_prev = previous
+        lam = lambda u: -math.log(sigma_at(schedule, u))  # noqa: E731
+        r = (lam(t) - lam(t_prev)) / (lam(s) - lam(t))
+        d = (1 + 1 / (2 * r)) * x0_hat - 1 / (2 * r) * x0_prev
+    ratio = sigma_s / sigma_t
+    return (ratio * x_t / abar_t**0.5 + (1 - ratio) * d) * abar_s**0.5
+
+
+STEPS = {"ddpm": ddpm_step, "ddim": ddim_step, "euler": euler_step, "heun": heun_step, "dpmpp_2m": dpmpp_2m_step}
+STOCHASTIC = ("ddpm", "ddim")  # the samplers that may inject noise (DDIM when η > 0)
+
+
+def network_calls(sampler: str, num_steps: int) -> int:
+    """Network evaluations per image: one per step, except Heun's two (one on its last step)."""
+    if sampler not in STEPS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {tuple(STEPS)}")
+    return 2 * num_steps - 1 if sampler == "heun" else num_steps
 
 
 def sample_loop(model: Callable, x: torch.Tensor, schedule: NoiseSchedule, num_steps: int | None = None,
@@ -77,14 +154,48 @@ def sample_loop(model: Callable, x: torch.Tensor, schedule: NoiseSchedule, num_s
     if prediction_type not in PREDICTION_TYPES:
         raise ValueError(f"unknown prediction_type {prediction_type!r}; choose one of {PREDICTION_TYPES}")
     step = STEPS[sampler]
-    ts = make_timesteps(schedule.num_timesteps, num_steps or schedule.num_timesteps, spacing).tolist()
-    for i, t in enumerate(ts):
-        s = ts[i + 1] if i + 1 < len(ts) else -1
+
+    def denoise(x, t):  # x̂0 of the network at (x, t), clipped
         t_batch = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
         x0_hat, _ = predicted_x0_eps(schedule, x, t, model(x, t_batch), prediction_type)
-        if clip_x0 is not None:
-            x0_hat = x0_hat.clamp(-clip_x0, clip_x0)
+        return x0_hat if clip_x0 is None else x0_hat.clamp(-clip_x0, clip_x0)
+
+    ts = make_timesteps(schedule.num_timesteps, num_steps or schedule.num_timesteps, spacing).tolist()
+    previous = None
+    for i, t in enumerate(ts):
+        s = ts[i + 1] if i + 1 < len(ts) else -1
+        x0_hat = denoise(x, t)
         # Algorithm 2 adds no noise on the last step, so it draws none: the generator advances only when used.
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) if s >= 0 else None
-        x = step(schedule, x, t, s, x0_hat, noise, **step_options)
+        noisy = sampler in STOCHASTIC and s >= 0
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) if noisy else None
+        x = step(schedule, x, t, s, x0_hat, noise, denoise=denoise, previous=previous, **step_options)
+        previous = (t, x0_hat)
         yield t, x, x0_hat
+
+
+def invert_loop(model: Callable, x0: torch.Tensor, schedule: NoiseSchedule, num_steps: int | None = None,
+                spacing: str = "trailing", prediction_type: str = "epsilon") -> Iterator[tuple[int, torch.Tensor]]:
+    """DDIM inversion: deterministic encoding of images x0 into noise, yielding (t, x_t) after each step.
+
+    The η = 0 update run forwards over the same timesteps that `sample_loop` visits backwards:
+    x_t = √ᾱt·x̂0 + √(1 − ᾱt)·ε̂, with ε̂ evaluated at the current, slightly less noisy state but at the
+    target t (as in diffusers' `DDIMInverseScheduler`), and x̂0 = (x_s − √(1 − ᾱs)·ε̂)/√ᾱs. Decoding the
+    result with `sample_loop(..., sampler="ddim")` over the same steps gives x0 back, up to the error of
+    that approximation, which shrinks with the step size.
+    """
+    if prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"unknown prediction_type {prediction_type!r}; choose one of {PREDICTION_TYPES}")
+    ts = make_timesteps(schedule.num_timesteps, num_steps or schedule.num_timesteps, spacing).flip(0).tolist()
+    x, s = x0, -1
+    for t in ts:
+        t_batch = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+        abar_s, abar_t = alpha_bar_at(schedule, s), alpha_bar_at(schedule, t)
+        output = model(x, t_batch)
+        if prediction_type == "epsilon":
+            eps_hat = output
+        else:  # the network's ε̂ as if x were at level t (close to s for small steps)
+            _, eps_hat = predicted_x0_eps(schedule, x, t, output, prediction_type)
+        x0_hat = (x - (1 - abar_s) ** 0.5 * eps_hat) / abar_s**0.5
+        x = abar_t**0.5 * x0_hat + (1 - abar_t) ** 0.5 * eps_hat
+        s = t
+        yield t, x

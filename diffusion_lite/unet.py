@@ -26,6 +26,7 @@ from .embeddings import TimestepEmbedding
 class UNetConfig:
     in_channels: int = 1
     image_size: int = 28
+    patch_size: int = 1  # > 1: fold p×p pixel patches into channels first (pixel unshuffle), unfold at the end
     channels: tuple = (32, 64, 128)  # one entry per resolution level, halving the size each time
     blocks_per_level: int = 1
     attention_levels: tuple = ()  # levels (0 = full resolution) with self-attention after each block
@@ -39,18 +40,24 @@ class UNetConfig:
     def __post_init__(self):
         self.channels, self.attention_levels = tuple(self.channels), tuple(self.attention_levels)
         levels = len(self.channels)
-        if levels < 1 or self.in_channels < 1 or self.blocks_per_level < 1:
-            raise ValueError("channels must list at least one level; in_channels and blocks_per_level must be >= 1")
-        if self.image_size % 2 ** (levels - 1):
-            allowed = f"multiples of {2 ** (levels - 1)}"
-            raise ValueError(f"image_size {self.image_size} cannot be halved {levels - 1} times by "
-                             f"{levels} levels; allowed sizes are {allowed}")
+        if levels < 1 or self.in_channels < 1 or self.blocks_per_level < 1 or self.patch_size < 1:
+            raise ValueError("channels must list at least one level; in_channels, blocks_per_level and "
+                             "patch_size must be >= 1")
+        if self.image_size % self.divisor:
+            raise ValueError(f"image_size {self.image_size} cannot be cut into {self.patch_size}×{self.patch_size} "
+                             f"patches and halved {levels - 1} times by {levels} levels; allowed sizes are "
+                             f"multiples of {self.divisor}")
         for c in self.channels:
             if c % self.num_groups or c % self.num_heads:
                 raise ValueError(f"every channel count must be divisible by num_groups ({self.num_groups}) "
                                  f"and num_heads ({self.num_heads}); got channels {self.channels}")
         if any(not 0 <= i < levels for i in self.attention_levels):
             raise ValueError(f"attention_levels must be in [0, {levels - 1}], got {self.attention_levels}")
+
+    @property
+    def divisor(self) -> int:
+        """Image sides must be multiples of this: the patch size times 2 per halving."""
+        return self.patch_size * 2 ** (len(self.channels) - 1)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -100,7 +107,8 @@ class UNet(nn.Module):
         emb_dim = 4 * ch[0]
         self.time_embed = TimestepEmbedding(ch[0], emb_dim)
         self.class_embed = nn.Embedding(cfg.num_classes + 1, emb_dim) if cfg.num_classes else None
-        self.conv_in = nn.Conv2d(cfg.in_channels, ch[0], 3, padding=1)
+        patch_channels = cfg.in_channels * cfg.patch_size ** 2
+        self.conv_in = nn.Conv2d(patch_channels, ch[0], 3, padding=1)
         self.down = nn.ModuleList(
             Level([ch[max(i - 1, 0)]] + [ch[i]] * (n - 1), ch[i], emb_dim, i in cfg.attention_levels, cfg)
             for i in range(len(ch)))
@@ -113,7 +121,7 @@ class UNet(nn.Module):
                   i in cfg.attention_levels, cfg)
             for i in range(len(ch)))
         self.norm_out = nn.GroupNorm(cfg.num_groups, ch[0])
-        self.conv_out = nn.Conv2d(ch[0], cfg.in_channels, 3, padding=1)
+        self.conv_out = nn.Conv2d(ch[0], patch_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
@@ -121,9 +129,9 @@ class UNet(nn.Module):
         cfg = self.config
         if x.ndim != 4 or x.shape[1] != cfg.in_channels:
             raise ValueError(f"UNet expects x of shape (B, {cfg.in_channels}, H, W), got {tuple(x.shape)}")
-        if x.shape[-1] % 2 ** (len(cfg.channels) - 1) or x.shape[-2] % 2 ** (len(cfg.channels) - 1):
-            raise ValueError(f"image size {tuple(x.shape[-2:])} must be a multiple of "
-                             f"{2 ** (len(cfg.channels) - 1)} for {len(cfg.channels)} levels")
+        if x.shape[-1] % cfg.divisor or x.shape[-2] % cfg.divisor:
+            raise ValueError(f"image size {tuple(x.shape[-2:])} must be a multiple of {cfg.divisor} for "
+                             f"{len(cfg.channels)} levels and patch_size {cfg.patch_size}")
         emb = self.time_embed(t)  # (B, 4·C0)
         if self.class_embed is not None:
             if labels is None:
@@ -131,6 +139,8 @@ class UNet(nn.Module):
             emb = emb + self.class_embed(labels)
         elif labels is not None:
             raise ValueError("this UNet is unconditional (num_classes=None) but labels were given")
+        if cfg.patch_size > 1:
+            x = F.pixel_unshuffle(x, cfg.patch_size)  # (B, C·p², H/p, W/p)
         h, skips = self.conv_in(x), []
         for i, level in enumerate(self.down):
             if i > 0:
@@ -145,4 +155,5 @@ class UNet(nn.Module):
                 h = F.interpolate(h, scale_factor=2.0, mode="nearest")  # the next ResBlock's conv smooths it
             for res, attn in zip(level.res, level.attn):
                 h = attn(res(torch.cat([h, skips.pop()], dim=1), emb))
-        return self.conv_out(F.silu(self.norm_out(h)))
+        out = self.conv_out(F.silu(self.norm_out(h)))
+        return F.pixel_shuffle(out, cfg.patch_size) if cfg.patch_size > 1 else out

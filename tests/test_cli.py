@@ -56,14 +56,42 @@ def test_sample_writes_the_npz_contract_and_evaluate_reads_it(trained, capsys):
 def test_clear_errors(trained, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["sample", "--checkpoint", "x", "--sampler", "plms", "--out", "y.npz"])
-    assert "invalid choice: 'plms' (choose from 'ddpm', 'ddim')" in capsys.readouterr().err
+    assert "invalid choice: 'plms' (choose from 'ddpm', 'ddim', 'euler', 'heun', 'dpmpp_2m')" in capsys.readouterr().err
     assert main(["train", "--recipe", "nope", "--out", str(tmp_path)]) == 1
-    assert "unknown recipe 'nope'; choose one of ('fashion-probe', 'fashion-ddpm')" in capsys.readouterr().err
+    assert "unknown recipe 'nope'; choose one of ('fashion-probe', 'fashion-ddpm', 'fashion-cfg')" in capsys.readouterr().err
+    model = str(trained / "run" / "model")
+    assert main(["sample", "--checkpoint", model, "--label", "3", "--out", str(tmp_path / "y.npz")]) == 1
+    assert "--label needs a class-conditional checkpoint" in capsys.readouterr().err
     assert main(["sample", "--checkpoint", str(tmp_path / "missing"), "--out", "y.npz"]) == 1
     assert "at least one is missing" in capsys.readouterr().err
     np.savez(tmp_path / "bad.npz", images=np.zeros((3, 28, 28), dtype=np.float32))
     assert main(["evaluate", str(tmp_path / "bad.npz")]) == 1
     assert "uint8 (N, 28, 28)" in capsys.readouterr().err
+
+
+TINY_COND = {**TINY, "unet": {**TINY["unet"], "num_classes": 10}, "ddpm": {"timesteps": 50, "label_dropout": 0.2}}
+
+
+def test_a_conditional_checkpoint_samples_labels_with_guidance(tmp_path, capsys):
+    (tmp_path / "cond.json").write_text(json.dumps(TINY_COND))
+    assert main(["train", "--config", str(tmp_path / "cond.json"), "--out", str(tmp_path / "run"), "--threads", "1",
+                 "--evaluate", "10", "--guidance-scale", "2"]) == 0
+    meta = load_model(tmp_path / "run" / "model")[2]
+    assert meta["metrics"]["guidance_scale"] == 2.0 and 0 <= meta["metrics"]["class_accuracy"] <= 1
+    model = str(tmp_path / "run" / "model")
+    for label, expected in (("4", [4] * 12), ("all", list(range(10)) + [0, 1])):
+        out = tmp_path / f"c{label}.npz"
+        assert main(["sample", "--checkpoint", model, "--num", "12", "--steps", "3", "--sampler", "dpmpp_2m",
+                     "--label", label, "--guidance-scale", "3", "--out", str(out)]) == 0
+        with np.load(out) as f:
+            assert f["images"].shape == (12, 28, 28) and f["labels"].tolist() == expected
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "call.npz")]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["class_accuracy"] <= 1
+    for bad, message in ((["--label", "12"], "integer in [0, 9] or 'all'"),
+                         (["--guidance-scale", "3"], "--guidance-scale needs --label")):
+        assert main(["sample", "--checkpoint", model, "--out", str(tmp_path / "z.npz")] + bad) == 1
+        assert message in capsys.readouterr().err
 
 
 def test_a_checkpoint_that_does_not_match_its_config_is_refused(trained, tmp_path):

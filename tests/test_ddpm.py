@@ -62,7 +62,7 @@ def test_seed_update_equals_ddpm_step():
     for t in (999, 400, 1, 0):
         a, abar, beta = s.alphas[t], s.alphas_cumprod[t], s.betas[t]
         seed = (x - (1 - a) / (1 - abar).sqrt() * eps) / a.sqrt() + (beta.sqrt() * z if t > 0 else 0)
-        ours = ddpm_step(s, x, t, t - 1, x0_from_eps(s, x, t, eps), z, "beta")
+        ours = ddpm_step(s, x, t, t - 1, x0_from_eps(s, x, t, eps), z, variance="beta")
         assert torch.allclose(ours, seed, rtol=1e-10, atol=1e-12)
 
 
@@ -166,7 +166,7 @@ def test_ancestral_trajectory_equals_diffusers_ddpm_scheduler(variance, diffuser
     for t in sched.timesteps.tolist():
         z = torch.randn(x.shape, generator=g_ours) if t > 0 else None  # diffusers draws only when t > 0
         tb = torch.full((4,), t)
-        ours = ddpm_step(s, ours, t, t - 1, x0_from_eps(s, ours, t, net(ours, tb)), z, variance)
+        ours = ddpm_step(s, ours, t, t - 1, x0_from_eps(s, ours, t, net(ours, tb)), z, variance=variance)
         theirs = sched.step(net(theirs, tb), t, theirs, generator=g_theirs).prev_sample
         assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-5), t
 
@@ -179,7 +179,7 @@ def test_ddim_with_eta_one_is_the_ancestral_step_with_beta_tilde():
     x, x0, z = (torch.randn(4, 2, generator=g, dtype=torch.float64) for _ in range(3))
     for t, prev in [(999, 949), (500, 499), (20, 0), (10, -1)]:
         assert torch.allclose(ddim_step(s, x, t, prev, x0, z, eta=1.0),
-                              ddpm_step(s, x, t, prev, x0, z, "beta_tilde"), atol=1e-10)
+                              ddpm_step(s, x, t, prev, x0, z, variance="beta_tilde"), atol=1e-10)
 
 
 def test_deterministic_ddim_with_a_perfect_denoiser_converges_to_the_gaussian():
@@ -216,6 +216,6 @@ def test_ddim_trajectory_equals_diffusers_ddim_scheduler(eta, spacing):
         prev = ts[i + 1] if i + 1 < len(ts) else -1
         z = torch.randn(x.shape, generator=g)
         tb = torch.full((4,), t)
-        ours = ddim_step(s, ours, t, prev, x0_from_eps(s, ours, t, net(ours, tb)), z, eta)
+        ours = ddim_step(s, ours, t, prev, x0_from_eps(s, ours, t, net(ours, tb)), z, eta=eta)
         theirs = sched.step(net(theirs, tb), t, theirs, eta=eta, variance_noise=z).prev_sample
         assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-5), t

@@ -7,7 +7,8 @@ from diffusion_lite.unet import UNet, UNetConfig
 
 
 @pytest.mark.parametrize("cfg", [UNetConfig(), UNetConfig(channels=(16, 32), blocks_per_level=2, attention_levels=(1,),
-                                                          mid_attention=False, image_size=32, in_channels=3)])
+                                                          mid_attention=False, image_size=32, in_channels=3),
+                                 UNetConfig(channels=(64, 128), patch_size=2)])  # 2×2 patches: 14×14 and 7×7 inside
 def test_output_shape_and_dependence_on_t(cfg):
     torch.manual_seed(0)
     net = UNet(cfg)
@@ -63,6 +64,7 @@ def test_config_round_trips_through_json():
     (dict(channels=(32, 60)), "divisible by num_groups"),
     (dict(attention_levels=(3,)), "attention_levels must be in \\[0, 2\\]"),
     (dict(channels=()), "at least one level"),
+    (dict(patch_size=2), "2×2 patches and halved 2 times by 3 levels; allowed sizes are multiples of 8"),
 ])
 def test_bad_configs(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -1,0 +1,101 @@
+"""Quality against network calls for every sampler, and the guidance sweep of a conditional model.
+
+    .venv/bin/python benchmarks/sampling.py samplers --checkpoint data/checkpoints/fashion_ddpm \
+        --out benchmarks/results/samplers.json
+    .venv/bin/python benchmarks/sampling.py guidance --checkpoint data/checkpoints/fashion_cfg \
+        --out benchmarks/results/guidance.json
+
+`samplers` draws --num images (same seed) with each sampler at several step counts and records the
+network calls per image, the wall-clock seconds per 1,000 images (2 threads, bfloat16 autocast, batches
+of 500), and FID/KID on the book classifier's features beside the real-vs-real floor at the same N.
+Euler is not run separately: it is DDIM with η = 0, step for step (tests/test_samplers.py).
+`guidance` draws --num images, the ten classes in turn, at each guidance scale w with one sampler, and
+records class accuracy by the book classifier beside FID/KID. Results are written after every entry,
+and entries already in --out are kept and skipped, so an interrupted run resumes where it stopped.
+`timing` re-times every entry of --out with --num images on --threads threads and nothing else running,
+and replaces its seconds per 1,000 images (the quality runs may share the machine; this one should not):
+
+    .venv/bin/python benchmarks/sampling.py timing --checkpoint data/checkpoints/fashion_ddpm --num 250 \
+        --out benchmarks/results/samplers.json
+"""
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from diffusion_lite.__main__ import generate, sample_labels
+from diffusion_lite.checkpoints import load_model
+from diffusion_lite.datasets import from_model_range
+from diffusion_lite.metrics import image_quality
+from diffusion_lite.samplers import network_calls
+
+SAMPLER_GRID = {"dpmpp_2m": [5, 10, 20], "ddim": [10, 20, 50], "heun": [5, 10, 25], "ddpm": [20, 100, 1000]}
+GUIDANCE_SCALES = [0.0, 1.0, 1.5, 2.0, 3.0, 5.0]
+
+
+def measure(ddpm, num, sampler, steps, labels=None, w=1.0):
+    t0 = time.perf_counter()
+    x = generate(ddpm, num, sampler, steps, seed=0, labels=labels, guidance_scale=w)
+    seconds = time.perf_counter() - t0
+    quality = image_quality(from_model_range(x), labels)
+    calls = network_calls(sampler, steps) * (1 if labels is None or w in (0.0, 1.0) else 2)
+    return {"sampler": sampler, "steps": steps, "network_calls": calls,
+            "seconds_per_1000": round(seconds * 1000 / num, 1),
+            **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in quality.items()}}
+
+
+def retime(ddpm, results, args, out):
+    num_classes = ddpm.network.config.num_classes
+    labels = sample_labels("all", args.num, num_classes) if num_classes else None
+    generate(ddpm, min(args.num, 50), "ddim", 2, seed=0, progress=False)  # warm-up, not timed
+    for e in results["entries"]:
+        t0 = time.perf_counter()
+        generate(ddpm, args.num, e["sampler"], e["steps"], seed=0, progress=False, labels=labels,
+                 guidance_scale=e.get("guidance_scale", 1.0))
+        e["seconds_per_1000"] = round((time.perf_counter() - t0) * 1000 / args.num, 1)
+        print(e["sampler"], e["steps"], e.get("guidance_scale", ""), e["seconds_per_1000"], "s per 1000", flush=True)
+    results["timing"] = {"images": args.num, "threads": args.threads, "batch_size": 500}
+    out.write_text(json.dumps(results, indent=1))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=("samplers", "guidance", "timing"))
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--num", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sampler", default="dpmpp_2m", help="guidance mode: the sampler (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=20, help="guidance mode: its steps (default: %(default)s)")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    ddpm, _, meta = load_model(args.checkpoint)
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.is_file() else {}
+    if args.mode != "timing":
+        results.update({"checkpoint": args.checkpoint, "num_images": args.num, "threads": args.threads,
+                        "machine": platform.processor() or platform.machine(), "torch": torch.__version__})
+    if args.mode == "timing":
+        return retime(ddpm, results, args, out)
+    entries = results.setdefault("entries", [])
+    if args.mode == "samplers":
+        jobs = [(s, n, None) for s, steps in SAMPLER_GRID.items() for n in steps]
+    else:
+        jobs = [(args.sampler, args.steps, w) for w in GUIDANCE_SCALES]
+    labels = sample_labels("all", args.num, ddpm.network.config.num_classes) if args.mode == "guidance" else None
+    for sampler, steps, w in jobs:
+        key = {"sampler": sampler, "steps": steps, **({} if w is None else {"guidance_scale": w})}
+        if any(all(e.get(k) == v for k, v in key.items()) for e in entries if e.get("num_images") == args.num):
+            continue
+        entry = measure(ddpm, args.num, sampler, steps, labels, 1.0 if w is None else w)
+        entries.append({**key, **entry})
+        print(json.dumps({k: v for k, v in entries[-1].items() if k != "class_shares"}), flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
