@@ -33,7 +33,7 @@ from diffusion_lite.metrics import image_quality
 from diffusion_lite.samplers import network_calls
 
 SAMPLER_GRID = {"dpmpp_2m": [5, 10, 20], "ddim": [10, 20, 50], "heun": [5, 10, 25], "ddpm": [20, 100, 1000]}
-GUIDANCE_SCALES = [0.0, 1.0, 1.5, 2.0, 3.0, 5.0]
+GUIDANCE_SCALES = [0.0, 1.0, 2.0, 3.0, 5.0]
 
 
 def measure(ddpm, num, sampler, steps, labels=None, w=1.0):

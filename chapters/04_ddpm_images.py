@@ -107,8 +107,8 @@ for name, value, why in rows:
 # %% [markdown]
 # ## 2. A live training run
 #
-# The same recipe, cut down to fit a notebook: a batch of 64 instead of 128, a short warm-up, and a
-# hundred steps instead of thousands, with `dataclasses.replace` changing only those fields.
+# The same recipe, cut down to fit a notebook: a batch of 64 instead of 128, a short warm-up, and 80
+# steps instead of thousands, with `dataclasses.replace` changing only those fields.
 # `Trainer.train(until=n)` trains up to step n. We call it one step at a time only so that we can keep,
 # next to the trainer's own EMA, a second average without warm-up for section 3; every quarter of the
 # run we draw 8 samples from the trainer's EMA (DDIM, 20 steps, always the same seed, so the same
@@ -116,7 +116,7 @@ for name, value, why in rows:
 # batch: 128 test images with fixed t and ε, so the numbers can be compared with each other.
 
 # %%
-LIVE_STEPS, CHUNKS = 96, 4
+LIVE_STEPS, CHUNKS = 80, 4
 live_cfg = replace(recipe.train, steps=LIVE_STEPS, batch_size=64, warmup_steps=10)
 trainer = Trainer(build_ddpm(recipe), data, live_cfg)
 no_warmup = copy.deepcopy(trainer.model)  # an EMA with constant decay 0.999, kept by hand (section 3)
@@ -188,7 +188,7 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Honestly: after a hundred steps these are blobs. Reading the rows down, the blotchy noise of the first
+# Honestly: after 80 steps these are blobs. Reading the rows down, the blotchy noise of the first
 # quarter gives way to darker backgrounds with a bright mass in the middle, and by the end a few blobs
 # have the outline of a garment, a dress or a pair of trousers if you want to see one, with bright
 # speckles left along the borders. The same starting noise becomes much the same blob from row to row,
@@ -255,18 +255,18 @@ assert last["loss"]["EMA, no warm-up"] > 2 * last["loss"]["EMA"]  # the plain av
 # %% [markdown]
 # What the pictures and the table show:
 # - **Early**, at the peak learning rate, each step moves the raw weights a lot, and the samples of the
-#   raw weights and of their average differ visibly: in this run the raw weights' samples are a bright
-#   fog, while the average's already have the darker background and brighter middle of the later rows,
-#   and its held-out loss is the lower one in the table's first row.
+#   raw weights and of their average differ visibly: in this run the raw weights' samples are mostly
+#   dark with scattered bright specks, the average's still blotchy noise, and the average's held-out
+#   loss is the lower one in the table's first row.
 # - **An average lags.** While the loss is still falling fast, the average includes older, worse
 #   weights, and in the middle rows of the table it can fall slightly behind the raw weights. That is
 #   why the warm-up keeps the window short while training moves fast.
 # - **At the end** raw and EMA samples are almost the same, and so are their losses. Two reasons: the
-#   window is only about a dozen steps after a hundred steps, and the cosine schedule has brought the
+#   window is only about ten steps after 80 steps, and the cosine schedule has brought the
 #   learning rate to zero, so the last steps barely move the weights: annealing the learning rate does
 #   much of what averaging does. EMA earns its keep in long runs at a sizeable learning rate, like the
 #   book's, where it smooths over the last several hundred steps.
-# - **Without warm-up** the average is still about nine parts untrained network to one part trained.
+# - **Without warm-up** the average is still more than ten parts untrained network to one part trained.
 #   Averaging weights is not averaging outputs, but a fresh UNet outputs exactly zero (chapter 03), and
 #   this one's output stays close to it: its held-out loss is near 1, the loss of ε̂ = 0, and its
 #   samples are the starting noise, pushed to black and white by the clipping of x̂0. This is the failure the
@@ -297,20 +297,21 @@ print(f"recorded quality of {metrics['num_images']:,} {metrics['sampler'].upper(
       f"KID {metrics['kid']:.2f} (floor {metrics['kid_floor']:.2f})")
 
 # %% [markdown]
-# Section 6 explains FID, KID and their floors. First, the pictures: 64 samples, DDIM with 50 steps
-# (chapter 05 derives DDIM; for now it is a faster, deterministic sampler) in bfloat16, from seed 0,
-# exactly as `python -m diffusion_lite sample` draws them. Over each sample, the class that the book's
+# Section 6 explains FID, KID and their floors. First, the pictures: 64 samples from seed 0, in
+# bfloat16, exactly as `python -m diffusion_lite sample --sampler dpmpp_2m --steps 20` draws them.
+# DPM-Solver++ is a faster, deterministic sampler that chapter 05 derives; there it reaches with 20
+# network calls the FID that DDIM reaches with 50, the sampler of the recorded numbers. Over each sample, the class that the book's
 # Fashion-MNIST classifier assigns to it (a small CNN trained by `scripts/train_classifier.py`; section
 # 6 uses its features):
 
 # %%
 classifier = load_classifier()
 start = time.perf_counter()
-samples = generate(ddpm, 64, "ddim", 50, seed=0, progress=False)  # (64, 1, 28, 28) in [-1, 1]
+samples = generate(ddpm, 64, "dpmpp_2m", 20, seed=0, progress=False)  # (64, 1, 28, 28) in [-1, 1]
 sample_seconds = time.perf_counter() - start
 _, predicted = classifier_outputs(classifier, samples)
 show_images(samples, ncols=8, titles=[CLASS_NAMES[i] for i in predicted], scale=1.35)
-plt.suptitle(f"64 samples of the book's model, DDIM 50 steps ({sample_seconds:.1f} s)", fontsize=10)
+plt.suptitle(f"64 samples of the book's model, DPM-Solver++ 20 steps ({sample_seconds:.1f} s)", fontsize=10)
 plt.tight_layout()
 plt.show()
 counts = torch.bincount(predicted, minlength=10)
@@ -332,7 +333,7 @@ print(f"recorded shares of {metrics['num_images']:,} samples:",
 #
 # `sample_loop` is the one sampling loop of the package (chapter 02); it yields (t, x_s, x̂0) after every
 # step, where x̂0 is the network's current guess of the final image, made at x_t. We run it ourselves
-# for 6 samples, DDIM with 50 steps as above, and keep every state and every x̂0:
+# for 6 samples, DDIM with 50 steps (the sampler of the recorded numbers), and keep every state and every x̂0:
 
 # %%
 STRIP_STEPS = 50
@@ -522,21 +523,21 @@ plt.show()
 # distribution, and what we see is almost pure bias. On the right, KID scatters around zero at every
 # N, with a spread that shrinks as N grows.
 #
-# Now the book's model at a sample size we can afford live: 200 samples, DDIM with 25 steps (half the
-# steps of the recorded numbers, to save time; chapter 05 measures what the number of steps costs),
-# against 200 test images, beside two floors at the same N: 200 training images against the same 200
+# Now the book's model at a sample size we can afford live: 200 samples, DPM-Solver++ with 10 steps
+# (a fifth of the recorded numbers' network calls, to save time; chapter 05 measures what the sampler
+# and its steps cost), against 200 test images, beside two floors at the same N: 200 training images against the same 200
 # test images, and the mean over the five subsets above. Below them, the numbers recorded in the
 # checkpoint for 1,000 DDIM-50 samples, with their floor and ours at N = 1,000.
 
 # %%
 N_LIVE = 200
 start = time.perf_counter()
-live_samples = generate(ddpm, N_LIVE, "ddim", 25, seed=1, progress=False)
+live_samples = generate(ddpm, N_LIVE, "dpmpp_2m", 10, seed=1, progress=False)
 live_seconds = time.perf_counter() - start
 model_feats, _ = classifier_outputs(classifier, live_samples)
 ref, real = test_feats[:N_LIVE], train_feats[:N_LIVE]
 table = [
-    (f"model, {N_LIVE} DDIM-25 samples", N_LIVE, frechet_distance(model_feats, ref),
+    (f"model, {N_LIVE} DPM-Solver++-10", N_LIVE, frechet_distance(model_feats, ref),
      kernel_inception_distance(model_feats, ref, subset_size=N_LIVE, num_subsets=1)[0]),
     (f"floor, {N_LIVE} training images", N_LIVE, frechet_distance(real, ref),
      kernel_inception_distance(real, ref, subset_size=N_LIVE, num_subsets=1)[0]),
@@ -553,7 +554,7 @@ print(f"{'':34s} {'N':>5s} {'FID':>8s} {'KID':>8s}")
 for name, n, fid, kid in table:
     print(f"{name:34s} {n:5d} {fid:8.1f} {kid:8.2f}")
 print(f"\nFID from N = {N_LIVE} to N = {metrics['num_images']:,}: the model's falls by "
-      f"{table[0][2] - metrics['fid']:.1f} (with 25 → 50 DDIM steps too), "
+      f"{table[0][2] - metrics['fid']:.1f} (with another sampler too), "
       f"the floor's by {floor[N_LIVE]['fid'] - floor[metrics['num_images']]['fid']:.1f}")
 assert table[0][2] > table[1][2] and table[0][2] > floor[N_LIVE]["fid"] + 2 * floor[N_LIVE]["fid_sd"]
 
@@ -562,8 +563,8 @@ assert table[0][2] > table[1][2] and table[0][2] > floor[N_LIVE]["fid"] + 2 * fl
 # real: the classifier can tell the model's images from real ones. Across blocks, though, the numbers
 # do not compare. The floor alone falls steeply from N = 200 to N = 1,000 (the last line printed), and
 # the model's FID carries the same kind of bias; a reader who set the live 200-sample FID beside the
-# recorded 1,000-sample FID and blamed the difference on 25 DDIM steps instead of 50 would be measuring
-# the sample size, not the sampler. Hence the rule for this book, and for reading papers:
+# recorded 1,000-sample FID and blamed the whole difference on the sampler (10 DPM-Solver++ steps
+# instead of 50 DDIM steps) would be measuring mostly the sample size. Hence the rule for this book, and for reading papers:
 #
 # **Compare FIDs only at the same N, and against the floor at that N.** KID is unbiased and can be
 # compared across N, but at small N its spread is large: report it with its standard deviation.
@@ -631,7 +632,7 @@ check_real_fid(answer);
 # - DDPM on images is DDPM on points with a UNet: the same loss, the same samplers. The cost is what
 #   changes, and the book's recipe spends its CPU time carefully: a high learning rate with
 #   warm-up and cosine decay, gradient clipping, flips, bfloat16 autocast, and an EMA of the weights.
-# - A hundred live steps take the loss down by an order of magnitude and the samples from noise to
+# - Eighty live steps take the loss down by an order of magnitude and the samples from noise to
 #   blobs; the loss flattens long before the samples are good, so the loss is no measure of quality.
 # - The EMA θ ← dθ + (1 − d)θ averages about the last 1/(1 − d) steps. Without warm-up it remembers the
 #   untrained network for thousands of steps (d^n); with d_n = min(d, (1 + n)/(10 + n)) it covers about
