@@ -43,7 +43,7 @@ data: $(STAMP)
 	fi
 
 # The guidance scale at which the class-conditional checkpoint's metrics are recorded (chapter 06 chooses it).
-CFG_SCALE ?= 3
+CFG_SCALE ?= 2
 # Retrain the book's checkpoints in data/checkpoints/ from scratch on the CPU (each records its time and metric).
 checkpoints: $(STAMP) data
 	$(PY) scripts/train_classifier.py
