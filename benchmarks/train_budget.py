@@ -11,7 +11,10 @@ the real-vs-real floor at the same sample size. Models:
   channels 32/64/64, two res blocks per level, attention at 16×16 and 8×8: 1.7 M parameters, 2.3 GFLOP
   per training image), `DDPMScheduler` for training and `DDIMScheduler` for sampling, fp32, AdamW 1e-3.
   Fashion-MNIST is padded from 28 to 32 pixels with the background value and cropped back.
-`denoising-diffusion-pytorch` needs another torch and torchvision: run it in its own environment.
+- `lucidrains`: `denoising-diffusion-pytorch`'s `Unet(dim=32, dim_mults=(1, 2, 2))` with its
+  `GaussianDiffusion` (defaults: sigmoid schedule, v-prediction; DDIM with `sampling_timesteps=50`),
+  fp32, AdamW 1e-3, batch 128. It needs torchvision and another torch, so it runs in its own
+  environment (README, "Benchmarks"), with the same --out: results are merged into the file by model.
 Results are printed as a table and written to --out as JSON.
 """
 import argparse
@@ -58,6 +61,21 @@ def run_recipe(name, data, seconds, num, probe_steps=8):
             "sample_seconds": time.perf_counter() - t0, "images": from_model_range(x)}
 
 
+def train_for(step, seconds: float, batch_size: int) -> tuple[int, float]:
+    """Time a peer's training `step` on a few batches, then run as many steps as fit in `seconds`.
+    Returns (steps, training seconds)."""
+    step()  # warm-up, not timed
+    t0 = time.perf_counter()
+    for _ in range(3):
+        step()
+    rate = 3 * batch_size / (time.perf_counter() - t0)
+    steps = max(5, int((seconds - 4 * batch_size / rate) * rate / batch_size))
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps, time.perf_counter() - t0
+
+
 def run_diffusers(data, seconds, num, batch_size=128, lr=1e-3):
     from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
     torch.manual_seed(0)
@@ -79,16 +97,7 @@ def run_diffusers(data, seconds, num, batch_size=128, lr=1e-3):
         loss.backward()
         opt.step()
 
-    step()
-    t0 = time.perf_counter()
-    for _ in range(3):
-        step()
-    rate = 3 * batch_size / (time.perf_counter() - t0)
-    steps = max(5, int((seconds - 4 * batch_size / rate) * rate / batch_size))
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    train_seconds = time.perf_counter() - t0
+    steps, train_seconds = train_for(step, seconds, batch_size)
     net.eval()
     ddim = DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear")
     ddim.set_timesteps(50)
@@ -106,28 +115,64 @@ def run_diffusers(data, seconds, num, batch_size=128, lr=1e-3):
             "sample_seconds": time.perf_counter() - t0, "images": from_model_range(torch.cat(out))}
 
 
+def run_lucidrains(data, seconds, num, batch_size=128, lr=1e-3):
+    from denoising_diffusion_pytorch import GaussianDiffusion, Unet
+    torch.manual_seed(0)
+    diffusion = GaussianDiffusion(Unet(dim=32, dim_mults=(1, 2, 2), channels=1), image_size=28,
+                                  timesteps=1000, sampling_timesteps=50)
+    opt = torch.optim.AdamW(diffusion.parameters(), lr=lr)
+    data = (data + 1) / 2  # it takes images in [0, 1] and rescales them itself
+    g = torch.Generator().manual_seed(0)
+
+    def step():
+        loss = diffusion(data[torch.randint(0, len(data), (batch_size,), generator=g)])  # draws t and ε itself
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    steps, train_seconds = train_for(step, seconds, batch_size)
+    diffusion.eval()
+    torch.manual_seed(0)  # its sampler draws from the global generator
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        out = torch.cat([diffusion.sample(batch_size=min(250, num - start)) for start in range(0, num, 250)])
+    return {"steps": steps, "batch_size": batch_size, "train_seconds": train_seconds,
+            "images_per_second": steps * batch_size / train_seconds,
+            "params": sum(p.numel() for p in diffusion.model.parameters()),
+            "sample_seconds": time.perf_counter() - t0, "images": from_model_range(out * 2 - 1)}
+
+
+PEERS = {"diffusers": run_diffusers, "lucidrains": run_lucidrains}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--models", nargs="+", default=["fashion-ddpm", "fashion-probe", "diffusers"],
-                        help=f"recipes {tuple(RECIPES)}, recipe JSON files, or 'diffusers'")
+                        help=f"recipes {tuple(RECIPES)}, recipe JSON files, 'diffusers' or 'lucidrains'")
     parser.add_argument("--num", type=int, default=1000, help="samples for FID/KID")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/train_budget.json")
     args = parser.parse_args()
     for m in args.models:
-        if m not in RECIPES and m != "diffusers" and not (m.endswith(".json") and Path(m).is_file()):
-            parser.error(f"unknown model {m!r}; choose from {tuple(RECIPES) + ('diffusers',)} or a recipe .json file")
+        if m not in RECIPES and m not in PEERS and not (m.endswith(".json") and Path(m).is_file()):
+            parser.error(f"unknown model {m!r}; choose from {tuple(RECIPES) + tuple(PEERS)} or a recipe .json file")
     torch.set_num_threads(args.threads)
     data = to_model_range(load_fashion_mnist("train")[0])
     results = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
                "minutes": args.minutes, "num_samples": args.num, "torch": torch.__version__, "models": {}}
+    out = Path(args.out)
+    if out.exists():  # add to an earlier run with the same budget (e.g. a peer run in its own environment)
+        earlier = json.loads(out.read_text())
+        if (earlier["minutes"], earlier["threads"], earlier["num_samples"]) == (args.minutes, args.threads, args.num):
+            results["models"] = earlier["models"]
     for m in args.models:
         print(f"== {m}: {args.minutes} min", flush=True)
-        r = run_diffusers(data, 60 * args.minutes, args.num) if m == "diffusers" else \
+        r = PEERS[m](data, 60 * args.minutes, args.num) if m in PEERS else \
             run_recipe(m, data, 60 * args.minutes, args.num)
         r.update(image_quality(r.pop("images")))
-        results["models"][m] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
+        results["models"][m] = {"torch": torch.__version__,
+                                **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}}
         with open(args.out, "w") as f:
             json.dump(results, f, indent=2)
     print(f"\n{'model':16s} {'img/s':>7s} {'steps':>6s} {'params':>8s} {'FID':>8s} {'floor':>7s} "

@@ -29,6 +29,7 @@ class DDPMConfig:
     variance: str = "beta"
     clip_x0: float | None = 1.0
     label_dropout: float = 0.0  # for class-conditional models: the share of labels trained as "no label"
+    min_snr_gamma: float | None = None  # min-SNR-γ loss weighting (Hang et al. 2023); None: the plain loss
 
 
 @dataclass
@@ -59,6 +60,12 @@ RECIPES = {
     # The book's unconditional Fashion-MNIST model, as `make checkpoints` trains it (about an hour).
     "fashion-ddpm": Recipe(train=TrainConfig(steps=7000, batch_size=128, lr=2e-3, warmup_steps=200,
                                              grad_clip=1.0, ema_decay=0.999, hflip=True, bf16=True)),
+    # The book's recipe for a 15-minute budget on 2 threads (benchmarks/train_budget.py): the same UNet with
+    # min-SNR-5 loss weighting and batch 64 (twice the updates for the same images), both chosen by
+    # measurement (chapter 04, "Choosing the recipe by measurement").
+    "fashion-quick": Recipe(ddpm=DDPMConfig(min_snr_gamma=5.0),
+                            train=TrainConfig(steps=3300, batch_size=64, lr=2e-3, warmup_steps=200, grad_clip=1.0,
+                                              ema_decay=0.999, hflip=True, bf16=True)),
     # The book's class-conditional model (chapter 06): the same UNet and training plus a class embedding,
     # with 10 % of the labels dropped to the null class so that one network also learns the unconditional
     # model that classifier-free guidance needs (Ho & Salimans 2022 found 0.1-0.2 best).
@@ -77,7 +84,7 @@ def get_recipe(name: str) -> Recipe:
 def build_ddpm(recipe: Recipe) -> DDPM:
     d = recipe.ddpm
     return DDPM(UNet(recipe.unet), d.timesteps, d.beta_start, d.beta_end, d.schedule, d.prediction_type,
-                d.variance, d.clip_x0, d.label_dropout)
+                d.variance, d.clip_x0, d.label_dropout, d.min_snr_gamma)
 
 
 def save_model(ddpm: DDPM, recipe: Recipe, path: Path | str, metadata: dict | None = None) -> Path:

@@ -9,6 +9,7 @@ What changed from the seed, and why (chapter 02 runs the seed's version and show
 - Both variance choices of the paper (σt² = βt or β̃t), optional x̂0 clipping, and other prediction
   types ("epsilon", "v_prediction", "sample").
 - `sample` switches the network to eval mode and restores its previous mode.
+- Optional min-SNR-γ loss weighting (Hang et al. 2023), which the book's 15-minute recipe uses (chapter 04).
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ class DDPM(nn.Module):
 
     def __init__(self, network: nn.Module, timesteps: int = 1000, beta_start: float = 1e-4,
                  beta_end: float = 0.02, schedule: str = "linear", prediction_type: str = "epsilon",
-                 variance: str = "beta", clip_x0: float | None = None, label_dropout: float = 0.0):
+                 variance: str = "beta", clip_x0: float | None = None, label_dropout: float = 0.0,
+                 min_snr_gamma: float | None = None):
         super().__init__()
         if prediction_type not in PREDICTION_TYPES:
             raise ValueError(f"unknown prediction_type {prediction_type!r}; choose one of {PREDICTION_TYPES}")
@@ -47,10 +49,14 @@ class DDPM(nn.Module):
         if not 0.0 <= label_dropout <= 1.0:
             raise ValueError(f"label_dropout must lie in [0, 1], got {label_dropout!r}")
         self.label_dropout = label_dropout
+        if min_snr_gamma is not None and not min_snr_gamma > 0:
+            raise ValueError(f"min_snr_gamma must be a positive number or None (no weighting), got {min_snr_gamma!r}")
+        self.min_snr_gamma = min_snr_gamma
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
                 labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Simple loss L_simple = E‖target − network(x_t, t)‖² (Ho et al. 2020, Eq. 14), one t per example."""
+        """Simple loss L_simple = E‖target − network(x_t, t)‖² (Ho et al. 2020, Eq. 14), one t per example;
+        with `min_snr_gamma` = γ, each example's squared error is weighted by `loss_weights(t)`."""
         if noise.shape != x.shape:
             raise ValueError(f"noise must have the shape of x {tuple(x.shape)}, got {tuple(noise.shape)}")
         if t.shape != (x.shape[0],):
@@ -60,7 +66,21 @@ class DDPM(nn.Module):
         x_t = add_noise(self.schedule, x, t, noise)
         target = training_target(self.schedule, x, t, noise, self.prediction_type)
         output = self.network(x_t, t) if labels is None else self.network(x_t, t, labels)
-        return F.mse_loss(output, target)
+        if self.min_snr_gamma is None:
+            return F.mse_loss(output, target)
+        return (self.loss_weights(t).to(output.device).view(-1, *[1] * (x.ndim - 1))
+                * (output - target).float() ** 2).mean()
+
+    def loss_weights(self, t: torch.Tensor) -> torch.Tensor:
+        """Min-SNR-γ weights (Hang et al. 2023): the x0-error weight min(SNR_t, γ), written for the
+        prediction type. An ε-error equals the x0-error times SNR_t, so ε gets min(SNR_t, γ)/SNR_t;
+        v gets min(SNR_t, γ)/(SNR_t + 1). Low-noise steps, which are easy, stop dominating the gradient."""
+        if self.min_snr_gamma is None:
+            return torch.ones(t.shape, dtype=torch.float32)
+        snr = self.schedule.snr[torch.as_tensor(t, dtype=torch.long).cpu()]
+        clipped = snr.clamp(max=self.min_snr_gamma)
+        weights = {"epsilon": clipped / snr, "v_prediction": clipped / (snr + 1), "sample": clipped}
+        return weights[self.prediction_type].float()
 
     def loss(self, x: torch.Tensor, generator: torch.Generator | None = None,
              labels: torch.Tensor | None = None) -> torch.Tensor:

@@ -58,7 +58,7 @@ def test_clear_errors(trained, tmp_path, capsys):
         main(["sample", "--checkpoint", "x", "--sampler", "plms", "--out", "y.npz"])
     assert "invalid choice: 'plms' (choose from 'ddpm', 'ddim', 'euler', 'heun', 'dpmpp_2m')" in capsys.readouterr().err
     assert main(["train", "--recipe", "nope", "--out", str(tmp_path)]) == 1
-    assert "unknown recipe 'nope'; choose one of ('fashion-probe', 'fashion-ddpm', 'fashion-cfg')" in capsys.readouterr().err
+    assert "unknown recipe 'nope'; choose one of ('fashion-probe', 'fashion-ddpm', 'fashion-quick', 'fashion-cfg')" in capsys.readouterr().err
     model = str(trained / "run" / "model")
     assert main(["sample", "--checkpoint", model, "--label", "3", "--out", str(tmp_path / "y.npz")]) == 1
     assert "--label needs a class-conditional checkpoint" in capsys.readouterr().err

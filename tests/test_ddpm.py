@@ -92,6 +92,31 @@ def test_loss_on_2d_data_compares_each_example_with_its_own_noise():
     assert seen["shape"] == (7, 2)
 
 
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+def test_min_snr_weighting_is_the_x0_error_weight_min_snr_gamma(prediction_type):
+    """Hang et al. 2023: every prediction type's weighted loss equals min(SNR_t, γ)·‖x̂0 − x0‖², so the
+    three weights differ exactly by the factor that turns each type's error into the x0-error."""
+    gamma, x, noise = 5.0, torch.randn(6, 2), torch.randn(6, 2)
+    t = torch.tensor([0, 10, 40, 60, 80, 99])
+    ddpm = DDPM(MLPDenoiser(), 100, prediction_type=prediction_type, min_snr_gamma=gamma)
+    output = torch.randn(6, 2)
+    ddpm.network = Fn(lambda x_t, t_: output)
+    from diffusion_lite.process import add_noise, predicted_x0_eps
+    x0_hat, _ = predicted_x0_eps(ddpm.schedule, add_noise(ddpm.schedule, x, t, noise), t, output, prediction_type)
+    snr = ddpm.schedule.snr[t].float()
+    expected = (snr.clamp(max=gamma).view(-1, 1) * (x0_hat - x) ** 2).mean()
+    torch.testing.assert_close(ddpm(x, t, noise), expected, rtol=1e-4, atol=1e-6)
+    assert ddpm.loss_weights(t).max() <= max(1.0, gamma)
+
+
+def test_min_snr_with_a_gamma_above_every_snr_is_the_plain_epsilon_loss():
+    x, noise, t = torch.randn(5, 2), torch.randn(5, 2), torch.tensor([0, 1, 50, 98, 99])
+    plain, weighted = DDPM(MLPDenoiser(), 100), DDPM(MLPDenoiser(), 100, min_snr_gamma=1e9)
+    weighted.network.load_state_dict(plain.network.state_dict())
+    torch.testing.assert_close(weighted(x, t, noise), plain(x, t, noise))
+    assert not torch.equal(DDPM(MLPDenoiser(), 100, min_snr_gamma=5).loss_weights(t), torch.ones(5))
+
+
 def test_bad_inputs():
     ddpm = DDPM(MLPDenoiser(), 100)
     x = torch.randn(4, 2)
@@ -105,6 +130,8 @@ def test_bad_inputs():
         DDPM(MLPDenoiser(), 100, variance="learned")
     with pytest.raises(ValueError, match="prediction_type"):
         DDPM(MLPDenoiser(), 100, prediction_type="score")
+    with pytest.raises(ValueError, match="min_snr_gamma must be a positive number or None"):
+        DDPM(MLPDenoiser(), 100, min_snr_gamma=0)
     with pytest.raises(ValueError, match="beta_end must be >= beta_start"):
         DDPM(MLPDenoiser(), 100, beta_start=0.02, beta_end=0.01)
     with pytest.raises(ValueError, match="expects x of shape \\(B, 2\\)"):

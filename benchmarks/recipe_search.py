@@ -1,0 +1,98 @@
+"""Compare variants of the book's recipe at the step counts this CPU reaches in a budget, on any device.
+
+    .venv/bin/python benchmarks/recipe_search.py --variants probe-15 quick-15 --out benchmarks/results/recipe_search.json
+
+`train_budget.py` answers "which recipe is best in 15 minutes on this CPU?" but costs 15 minutes per
+recipe. This script answers "which *variant* is best?" faster: each variant trains for the number of
+steps that 2 threads of this CPU reach in the budget (from its images/s, measured by
+`.venv/bin/python benchmarks/train_budget.py` or chapter 03), on CUDA when there is a GPU (the same
+code in float32; several variants can run at once, one process each) or else on the CPU, and is
+scored like `train_budget.py`: FID/KID of 1,000 EMA samples (DDIM, 50 steps; and DPM-Solver++, 20
+steps) against the real-vs-real floor. `--limit-minutes` stops a variant's training early; the JSON
+then records the step it reached, and its numbers are not comparable with complete runs.
+Results are merged into --out by variant name. Chapter 04 reads them.
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from diffusion_lite.__main__ import generate
+from diffusion_lite.checkpoints import build_ddpm, get_recipe
+from diffusion_lite.datasets import from_model_range, load_fashion_mnist, to_model_range
+from diffusion_lite.metrics import image_quality
+from diffusion_lite.training import Trainer
+
+PATCH2 = {"unet.patch_size": 2, "unet.channels": (64, 128)}  # chapter 03's 2×2-patch UNet
+MIN_SNR = {"ddpm.min_snr_gamma": 5.0}
+# name: (budget in minutes, steps = CPU images/s × budget / batch, changes to the fashion-ddpm recipe).
+# CPU images/s on 2 threads: the book's UNet 238 (batch 128) and 231 (batch 64), the 2×2-patch UNet 388,
+# the same with 2 blocks per level 253, with channels (96, 192) 204, the book's UNet with 2 blocks 151.
+VARIANTS = {
+    "probe-15": (15, 1750, {}),
+    "probe-minsnr-15": (15, 1750, MIN_SNR),
+    "probe-minsnr-lr4e-3-15": (15, 1750, {**MIN_SNR, "train.lr": 4e-3}),
+    "quick-15": (15, 3300, {**MIN_SNR, "train.batch_size": 64}),  # the recipe fashion-quick
+    "patch2-15": (15, 2700, PATCH2),
+    "patch2-minsnr-15": (15, 2700, {**PATCH2, **MIN_SNR}),
+    "patch2-2blocks-minsnr-15": (15, 1780, {**PATCH2, **MIN_SNR, "unet.blocks_per_level": 2}),
+    "book-60": (60, 7000, {}),  # the recipe fashion-ddpm, as the shipped checkpoint was trained
+    "2blocks-minsnr-60": (60, 4250, {**MIN_SNR, "unet.blocks_per_level": 2}),
+    "patch2-60": (60, 10000, PATCH2),
+    "patch2-minsnr-60": (60, 10000, {**PATCH2, **MIN_SNR}),
+    "patch2-vcosine-60": (60, 10000, {**PATCH2, "ddpm.prediction_type": "v_prediction", "ddpm.schedule": "cosine"}),
+    "patch2-2blocks-60": (60, 6900, {**PATCH2, "unet.blocks_per_level": 2}),
+    "patch2-2blocks-minsnr-60": (60, 6900, {**PATCH2, **MIN_SNR, "unet.blocks_per_level": 2}),
+    "patch2-wide-60": (60, 5600, {"unet.patch_size": 2, "unet.channels": (96, 192)}),
+}
+
+
+def run(name: str, limit_seconds: float, device: str) -> dict:
+    minutes, steps, changes = VARIANTS[name]
+    recipe = get_recipe("fashion-ddpm")
+    recipe.train.steps = steps
+    for key, value in changes.items():
+        section, field = key.split(".")
+        setattr(getattr(recipe, section), field, value)
+    recipe.unet.__post_init__()
+    data = to_model_range(load_fashion_mnist("train")[0]).to(device)
+    torch.manual_seed(recipe.train.seed)
+    trainer = Trainer(build_ddpm(recipe).to(device), data, recipe.train)
+    t0 = time.time()
+    while trainer.step < steps and time.time() - t0 < limit_seconds:
+        trainer.train(until=min(steps, trainer.step + 250), progress=False)
+    result = {"budget_minutes": minutes, "steps": steps, "reached": trainer.step, "changes": changes,
+              "params": sum(p.numel() for p in trainer.model.parameters()), "train_seconds": round(time.time() - t0),
+              "device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "torch": torch.__version__}
+    trainer.ema.eval()
+    for sampler, num_steps in (("ddim", 50), ("dpmpp_2m", 20)):
+        quality = image_quality(from_model_range(generate(trainer.ema, 1000, sampler, num_steps, seed=0,
+                                                          progress=False).cpu()))
+        result[f"{sampler}-{num_steps}"] = {k: round(quality[k], 1) for k in ("fid", "kid", "fid_floor")}
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", required=True, choices=tuple(VARIANTS), metavar="NAME",
+                        help=f"any of {', '.join(VARIANTS)}")
+    parser.add_argument("--out", default="benchmarks/results/recipe_search.json")
+    parser.add_argument("--limit-minutes", type=float, default=float("inf"), help="stop each training early")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    out = Path(args.out)
+    for name in args.variants:
+        result = run(name, 60 * args.limit_minutes, device)
+        results = json.loads(out.read_text()) if out.exists() else {}  # re-read: other processes may write too
+        results[name] = result
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1))
+        print(name, json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""The benchmark scripts: their variants are valid recipes, their results match them, bad input is refused."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from diffusion_lite.checkpoints import Recipe, get_recipe
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_recipe_search_variant_is_a_valid_recipe_and_its_results_match_it():
+    search = load_script("recipe_search")
+    for name, (minutes, steps, changes) in search.VARIANTS.items():
+        recipe = get_recipe("fashion-ddpm").to_dict()
+        for key, value in changes.items():
+            section, field = key.split(".")
+            assert field in recipe[section], (name, key)
+            recipe[section][field] = value
+        Recipe.from_dict(recipe)  # validates the UNet, DDPM and training settings
+        assert minutes in (15, 60) and steps > 0
+    results = json.loads((ROOT / "benchmarks/results/recipe_search.json").read_text())
+    for name, r in results.items():
+        minutes, steps, changes = search.VARIANTS[name]
+        assert (r["budget_minutes"], r["steps"]) == (minutes, steps) and r["reached"] <= steps
+        assert r["changes"] == json.loads(json.dumps(changes)), name
+        assert r["ddim-50"]["fid"] > r["ddim-50"]["fid_floor"] > 0
+
+
+def test_the_quick_recipe_is_the_searched_variant():
+    minutes, steps, changes = load_script("recipe_search").VARIANTS["quick-15"]
+    quick, book = get_recipe("fashion-quick"), get_recipe("fashion-ddpm")
+    assert quick.train.steps == steps and quick.train.batch_size == changes["train.batch_size"]
+    assert quick.ddpm.min_snr_gamma == changes["ddpm.min_snr_gamma"] and quick.unet == book.unet
+
+
+@pytest.mark.parametrize("script, argv, message", [
+    ("train_budget", ["--models", "nope"], "unknown model 'nope'; choose from ("),
+    ("recipe_search", ["--variants", "nope"], "invalid choice: 'nope'"),
+])
+def test_bad_names_are_refused_with_the_allowed_ones(script, argv, message, monkeypatch, capsys):
+    module = load_script(script)
+    monkeypatch.setattr("sys.argv", [script, *argv])
+    with pytest.raises(SystemExit) as stop:
+        module.main()
+    assert stop.value.code == 2 and message in capsys.readouterr().err
