@@ -61,18 +61,14 @@ def run_recipe(name, data, seconds, num, probe_steps=8):
             "sample_seconds": time.perf_counter() - t0, "images": from_model_range(x)}
 
 
-def train_for(step, seconds: float, batch_size: int) -> tuple[int, float]:
-    """Time a peer's training `step` on a few batches, then run as many steps as fit in `seconds`.
-    Returns (steps, training seconds)."""
-    step()  # warm-up, not timed
-    t0 = time.perf_counter()
-    for _ in range(3):
+def train_for(step, seconds: float) -> tuple[int, float]:
+    """Run a peer's training `step` (constant learning rate, so nothing to size in advance) until
+    `seconds` of training have passed, after one untimed warm-up step. Returns (steps, seconds)."""
+    step()
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
         step()
-    rate = 3 * batch_size / (time.perf_counter() - t0)
-    steps = max(5, int((seconds - 4 * batch_size / rate) * rate / batch_size))
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
+        steps += 1
     return steps, time.perf_counter() - t0
 
 
@@ -97,7 +93,7 @@ def run_diffusers(data, seconds, num, batch_size=128, lr=1e-3):
         loss.backward()
         opt.step()
 
-    steps, train_seconds = train_for(step, seconds, batch_size)
+    steps, train_seconds = train_for(step, seconds)
     net.eval()
     ddim = DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear")
     ddim.set_timesteps(50)
@@ -130,7 +126,7 @@ def run_lucidrains(data, seconds, num, batch_size=128, lr=1e-3):
         loss.backward()
         opt.step()
 
-    steps, train_seconds = train_for(step, seconds, batch_size)
+    steps, train_seconds = train_for(step, seconds)
     diffusion.eval()
     torch.manual_seed(0)  # its sampler draws from the global generator
     t0 = time.perf_counter()
@@ -160,7 +156,7 @@ def main():
     torch.set_num_threads(args.threads)
     data = to_model_range(load_fashion_mnist("train")[0])
     results = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
-               "minutes": args.minutes, "num_samples": args.num, "torch": torch.__version__, "models": {}}
+               "minutes": args.minutes, "num_samples": args.num, "models": {}}
     out = Path(args.out)
     if out.exists():  # add to an earlier run with the same budget (e.g. a peer run in its own environment)
         earlier = json.loads(out.read_text())

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from diffusion_lite.checkpoints import get_recipe
+from diffusion_lite.ddpm import DDPM
 from diffusion_lite.datasets import load_fashion_mnist, to_model_range
 from diffusion_lite.metrics import classifier_outputs, frechet_distance, load_classifier
 from diffusion_lite.samplers import sample_loop
@@ -29,6 +30,8 @@ MU_A, SIGMA_A = torch.tensor([0.0, 0.0]), torch.diag(torch.tensor([1.0, 4.0]))
 MU_B, SIGMA_B = torch.tensor([1.0, 1.0]), torch.diag(torch.tensor([4.0, 1.0]))
 # Exercise 5: the real-vs-real FID of REAL_N training against REAL_N test images, indices from REAL_SEED.
 REAL_N, REAL_SEED = 300, 1
+# Exercise 6: the min-SNR-γ weight of an ε-prediction example at WEIGHT_T, for the fashion-ddpm schedule.
+WEIGHT_GAMMA, WEIGHT_T = 5.0, 50
 
 
 def ema_initial_weight() -> float:
@@ -161,3 +164,23 @@ def check_real_fid(answer) -> bool:
     return verdict(close(answer, right, rel=1e-3),
                    f"FID {right:.2f} between two real sets of {REAL_N}: the floor at N = {REAL_N}; compare it with "
                    "section 6's curve at N = 200 and 500.", hint)
+
+
+def min_snr_weight() -> float:
+    d = get_recipe("fashion-ddpm").ddpm
+    ddpm = DDPM(nn.Identity(), d.timesteps, d.beta_start, d.beta_end, d.schedule, min_snr_gamma=WEIGHT_GAMMA)
+    return float(ddpm.loss_weights(torch.tensor([WEIGHT_T]))[0])
+
+
+def check_min_snr_weight(answer) -> bool:
+    """Exercise 6: min(SNR_t, γ)/SNR_t at t = WEIGHT_T for the book's linear schedule."""
+    if unanswered(answer):
+        return False
+    right = min_snr_weight()
+    hint = "SNR_t = ᾱt/(1 − ᾱt) with ᾱt = ∏(1 − βs) over s = 0..t; the ε-weight is min(SNR_t, γ)/SNR_t."
+    if close(answer, WEIGHT_GAMMA, rel=1e-3):
+        hint = f"{WEIGHT_GAMMA:g} is the weight on the x0-error, min(SNR_t, γ); divide by SNR_t for the ε-error."
+    elif close(answer, 1.0, rel=1e-6):
+        hint = "A weight of 1 means SNR_t <= γ; at this t the image is still clean enough that SNR_t > γ."
+    return verdict(close(answer, right, rel=1e-3),
+                   f"{right:.4f}: at t = {WEIGHT_T} the ε-loss counts {right:.0%} as much as at a noisy step.", hint)

@@ -11,7 +11,7 @@ import math
 import torch
 
 from checks.ch04 import (DDIM_STEPS, EMA_DECAY, EMA_STEPS, MU_A, MU_B, NUM_IMAGES, REAL_N, REAL_SEED, SIGMA_A,
-                         SIGMA_B, T, WINDOW_RECIPE)
+                         SIGMA_B, T, WEIGHT_GAMMA, WEIGHT_T, WINDOW_RECIPE)
 from diffusion_lite.checkpoints import get_recipe
 from diffusion_lite.datasets import load_fashion_mnist, to_model_range
 from diffusion_lite.metrics import classifier_outputs, frechet_distance, load_classifier
@@ -56,12 +56,22 @@ def real_fid() -> float:
     return frechet_distance(feats_train, feats_test)
 
 
+def min_snr_weight() -> float:
+    """Exercise 6: ᾱt from the linear βs, SNR_t = ᾱt/(1 − ᾱt), weight min(SNR_t, γ)/SNR_t."""
+    d = get_recipe("fashion-ddpm").ddpm
+    betas = torch.linspace(d.beta_start, d.beta_end, d.timesteps, dtype=torch.float64)
+    abar = torch.cumprod(1 - betas, 0)[WEIGHT_T]
+    snr = float(abar / (1 - abar))
+    return min(snr, WEIGHT_GAMMA) / snr
+
+
 ANSWERS = {
     "check_ema_initial_weight": ema_initial_weight,
     "check_ema_window": ema_window,
     "check_network_evaluations": network_evaluations,
     "check_gaussian_fid": gaussian_fid,
     "check_real_fid": real_fid,
+    "check_min_snr_weight": min_snr_weight,
 }
 WRONG = {
     "check_ema_initial_weight": 1 - math.exp(-EMA_STEPS * (1 - EMA_DECAY)),  # the trained share, not the initial one
@@ -69,4 +79,5 @@ WRONG = {
     "check_network_evaluations": (DDIM_STEPS, T),  # per image, not for all the images
     "check_gaussian_fid": 2.0,  # the covariance term alone, without ‖μa − μb‖²
     "check_real_fid": 0.0,  # "two real sets of the same data have FID 0"
+    "check_min_snr_weight": WEIGHT_GAMMA,  # the x0-error's weight, not the ε-error's
 }
