@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from diffusion_lite.__main__ import generate
-from diffusion_lite.checkpoints import build_ddpm, get_recipe
+from diffusion_lite.checkpoints import Recipe, build_ddpm, get_recipe
 from diffusion_lite.datasets import from_model_range, load_fashion_mnist, to_model_range
 from diffusion_lite.metrics import image_quality
 from diffusion_lite.training import Trainer
@@ -49,14 +49,22 @@ VARIANTS = {
 }
 
 
-def run(name: str, limit_seconds: float, device: str) -> dict:
-    minutes, steps, changes = VARIANTS[name]
-    recipe = get_recipe("fashion-ddpm")
-    recipe.train.steps = steps
+def variant_recipe(name: str) -> Recipe:
+    """The fashion-ddpm recipe with the variant's steps and changes, validated."""
+    _, steps, changes = VARIANTS[name]
+    recipe = get_recipe("fashion-ddpm").to_dict()
+    recipe["train"]["steps"] = steps
     for key, value in changes.items():
         section, field = key.split(".")
-        setattr(getattr(recipe, section), field, value)
-    recipe.unet.__post_init__()
+        if field not in recipe[section]:
+            raise ValueError(f"variant {name!r}: {section} has no setting {field!r}")
+        recipe[section][field] = value
+    return Recipe.from_dict(recipe)  # runs every config's checks
+
+
+def run(name: str, limit_seconds: float, device: str) -> dict:
+    minutes, steps, changes = VARIANTS[name]
+    recipe = variant_recipe(name)
     data = to_model_range(load_fashion_mnist("train")[0]).to(device)
     torch.manual_seed(recipe.train.seed)
     trainer = Trainer(build_ddpm(recipe).to(device), data, recipe.train)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from diffusion_lite.checkpoints import Recipe, get_recipe
+from diffusion_lite.checkpoints import get_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,13 +20,9 @@ def load_script(name):
 def test_every_recipe_search_variant_is_a_valid_recipe_and_its_results_match_it():
     search = load_script("recipe_search")
     for name, (minutes, steps, changes) in search.VARIANTS.items():
-        recipe = get_recipe("fashion-ddpm").to_dict()
-        for key, value in changes.items():
-            section, field = key.split(".")
-            assert field in recipe[section], (name, key)
-            recipe[section][field] = value
-        Recipe.from_dict(recipe)  # validates the UNet, DDPM and training settings
-        assert minutes in (15, 60) and steps > 0
+        recipe = search.variant_recipe(name)  # validates the UNet, DDPM and training settings
+        assert minutes in (15, 60) and recipe.train.steps == steps > 0
+        assert all(str(getattr(getattr(recipe, k.split(".")[0]), k.split(".")[1])) == str(v) for k, v in changes.items())
     results = json.loads((ROOT / "benchmarks/results/recipe_search.json").read_text())
     for name, r in results.items():
         minutes, steps, changes = search.VARIANTS[name]
