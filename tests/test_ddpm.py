@@ -5,7 +5,7 @@ from torch import nn
 
 from diffusion_lite import DDPM, MLPDenoiser
 from diffusion_lite.embeddings import sinusoidal_embedding
-from diffusion_lite.process import x0_from_eps
+from diffusion_lite.process import add_noise, predicted_x0_eps, x0_from_eps
 from diffusion_lite.samplers import ddpm_step, sample_loop
 from diffusion_lite.schedules import NoiseSchedule
 
@@ -101,7 +101,6 @@ def test_min_snr_weighting_is_the_x0_error_weight_min_snr_gamma(prediction_type)
     ddpm = DDPM(MLPDenoiser(), 100, prediction_type=prediction_type, min_snr_gamma=gamma)
     output = torch.randn(6, 2)
     ddpm.network = Fn(lambda x_t, t_: output)
-    from diffusion_lite.process import add_noise, predicted_x0_eps
     x0_hat, _ = predicted_x0_eps(ddpm.schedule, add_noise(ddpm.schedule, x, t, noise), t, output, prediction_type)
     snr = ddpm.schedule.snr[t].float()
     expected = (snr.clamp(max=gamma).view(-1, 1) * (x0_hat - x) ** 2).mean()
