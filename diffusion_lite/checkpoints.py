@@ -63,8 +63,8 @@ RECIPES = {
     # The book's recipe for a 15-minute budget on 2 threads (benchmarks/train_budget.py): the same UNet with
     # min-SNR-5 loss weighting and batch 64 (twice the updates for the same images), both chosen by
     # measurement (chapter 04, "Choosing the recipe by measurement").
-    "fashion-quick": Recipe(ddpm=DDPMConfig(min_snr_gamma=5.0),
-                            train=TrainConfig(steps=3300, batch_size=64, lr=2e-3, warmup_steps=200, grad_clip=1.0,
+    "fashion-quick": Recipe(unet=UNetConfig(skip="add"), ddpm=DDPMConfig(min_snr_gamma=5.0),
+                            train=TrainConfig(steps=4000, batch_size=64, lr=2e-3, warmup_steps=200, grad_clip=1.0,
                                               ema_decay=0.999, hflip=True, bf16=True)),
     # The book's class-conditional model (chapter 06): the same UNet and training plus a class embedding,
     # with 10 % of the labels dropped to the null class so that one network also learns the unconditional

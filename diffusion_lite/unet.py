@@ -7,7 +7,9 @@ Shape walk for the default config (28×28 Fashion-MNIST, channels (32, 64, 128))
     mid:   res, attention over the 7·7 = 49 positions, res   (B, 128, 7, 7)
     up:    level 2 (B, 128, 7, 7) → up → level 1 (B, 64, 14, 14) → up → level 0 (B, 32, 28, 28)
     out:   GroupNorm, SiLU, conv → (B, 1, 28, 28)
-Each up block concatenates the matching down block's output (the skip connection).
+Each up block concatenates the matching down block's output (the skip connection). With
+skip="add", the up path instead adds it: a 1×1 conv first brings the coarser level's features to this
+level's channels, so every up block works on C channels instead of 2C or 3C (chapter 03 measures it).
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class UNetConfig:
     num_groups: int = 8
     num_classes: int | None = None  # class-conditional when set; label `num_classes` is the null class
     dropout: float = 0.0
+    skip: str = "concat"  # how the up path takes the down path's features: "concat" (Ronneberger) or "add"
     extra: dict = field(default_factory=dict)  # free-form notes kept with the config (e.g. a recipe name)
 
     def __post_init__(self):
@@ -51,6 +54,8 @@ class UNetConfig:
             if c % self.num_groups or c % self.num_heads:
                 raise ValueError(f"every channel count must be divisible by num_groups ({self.num_groups}) "
                                  f"and num_heads ({self.num_heads}); got channels {self.channels}")
+        if self.skip not in ("concat", "add"):
+            raise ValueError(f"skip must be 'concat' or 'add', got {self.skip!r}")
         if any(not 0 <= i < levels for i in self.attention_levels):
             raise ValueError(f"attention_levels must be in [0, {levels - 1}], got {self.attention_levels}")
 
@@ -115,11 +120,14 @@ class UNet(nn.Module):
         self.mid1 = ResBlock(ch[-1], ch[-1], emb_dim, cfg.num_groups, cfg.dropout)
         self.mid_attn = SelfAttention2d(ch[-1], cfg.num_heads, cfg.num_groups) if cfg.mid_attention else nn.Identity()
         self.mid2 = ResBlock(ch[-1], ch[-1], emb_dim, cfg.num_groups, cfg.dropout)
-        # Up level i takes the level above (or the middle) plus one skip per block.
+        # Up level i takes the level above (or the middle) plus one skip per block: concatenated, or
+        # added after a 1×1 conv `lift` has brought the level above to ch[i] channels.
+        concat = cfg.skip == "concat"
         self.up = nn.ModuleList(
-            Level([ch[min(i + 1, len(ch) - 1)] + ch[i]] + [2 * ch[i]] * (n - 1), ch[i], emb_dim,
-                  i in cfg.attention_levels, cfg)
+            Level([ch[min(i + 1, len(ch) - 1)] + ch[i]] + [2 * ch[i]] * (n - 1) if concat else [ch[i]] * n,
+                  ch[i], emb_dim, i in cfg.attention_levels, cfg)
             for i in range(len(ch)))
+        self.lift = None if concat else nn.ModuleList(nn.Conv2d(ch[i + 1], ch[i], 1) for i in range(len(ch) - 1))
         self.norm_out = nn.GroupNorm(cfg.num_groups, ch[0])
         self.conv_out = nn.Conv2d(ch[0], patch_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
@@ -152,8 +160,11 @@ class UNet(nn.Module):
         for i in reversed(range(len(self.up))):
             level = self.up[i]
             if i < len(self.up) - 1:
+                if self.lift is not None:
+                    h = self.lift[i](h)  # (B, C_i, H, W): 1×1 conv before upsampling, 4× cheaper than after
                 h = F.interpolate(h, scale_factor=2.0, mode="nearest")  # the next ResBlock's conv smooths it
             for res, attn in zip(level.res, level.attn):
-                h = attn(res(torch.cat([h, skips.pop()], dim=1), emb))
+                skip = skips.pop()
+                h = attn(res(torch.cat([h, skip], dim=1) if self.lift is None else h + skip, emb))
         out = self.conv_out(F.silu(self.norm_out(h)))
         return F.pixel_shuffle(out, cfg.patch_size) if cfg.patch_size > 1 else out

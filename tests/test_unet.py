@@ -8,7 +8,9 @@ from diffusion_lite.unet import UNet, UNetConfig
 
 @pytest.mark.parametrize("cfg", [UNetConfig(), UNetConfig(channels=(16, 32), blocks_per_level=2, attention_levels=(1,),
                                                           mid_attention=False, image_size=32, in_channels=3),
-                                 UNetConfig(channels=(64, 128), patch_size=2)])  # 2×2 patches: 14×14 and 7×7 inside
+                                 UNetConfig(channels=(64, 128), patch_size=2),  # 2×2 patches: 14×14 and 7×7 inside
+                                 UNetConfig(skip="add"),
+                                 UNetConfig(channels=(16, 32, 64), blocks_per_level=2, attention_levels=(0,), skip="add")])
 def test_output_shape_and_dependence_on_t(cfg):
     torch.manual_seed(0)
     net = UNet(cfg)
@@ -24,6 +26,7 @@ def test_output_shape_and_dependence_on_t(cfg):
 def test_a_fresh_unet_outputs_zero_and_attention_starts_as_identity():
     x = torch.randn(2, 1, 28, 28)
     assert torch.equal(UNet()(x, torch.tensor([3, 4])), torch.zeros_like(x))
+    assert torch.equal(UNet(UNetConfig(skip="add"))(x, torch.tensor([3, 4])), torch.zeros_like(x))
     h = torch.randn(2, 32, 7, 7)
     assert torch.equal(SelfAttention2d(32)(h), h)
 
@@ -54,6 +57,14 @@ def test_class_conditioning_with_a_null_class():
         UNet()(x, t, torch.tensor([1, 1]))
 
 
+def test_additive_skips_keep_every_up_block_at_its_level_width():
+    concat, add = UNet(), UNet(UNetConfig(skip="add"))
+    assert [r.conv1.in_channels for level in concat.up for r in level.res] == [32 + 64, 64 + 128, 128 + 128]
+    assert [r.conv1.in_channels for level in add.up for r in level.res] == [32, 64, 128]
+    assert [c.in_channels for c in add.lift] == [64, 128]  # 1×1 convs from the coarser level
+    assert sum(p.numel() for p in add.parameters()) < sum(p.numel() for p in concat.parameters())
+
+
 def test_config_round_trips_through_json():
     cfg = UNetConfig(channels=(16, 32, 64), attention_levels=(2,), num_classes=10, extra={"recipe": "x"})
     assert UNetConfig.from_json(cfg.to_json()) == cfg
@@ -64,6 +75,7 @@ def test_config_round_trips_through_json():
     (dict(channels=(32, 60)), "divisible by num_groups"),
     (dict(attention_levels=(3,)), "attention_levels must be in \\[0, 2\\]"),
     (dict(channels=()), "at least one level"),
+    (dict(skip="sum"), "skip must be 'concat' or 'add', got 'sum'"),
     (dict(patch_size=2), "2×2 patches and halved 2 times by 3 levels; allowed sizes are multiples of 8"),
 ])
 def test_bad_configs(kwargs, message):
