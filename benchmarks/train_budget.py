@@ -39,15 +39,16 @@ def load_recipe(name):
     return Recipe.from_dict(json.loads(Path(name).read_text())) if name.endswith(".json") else get_recipe(name)
 
 
-def run_recipe(name, data, seconds, num, probe_steps=8):
+def run_recipe(name, data, seconds, num, probe_seconds=30):
     recipe = load_recipe(name)
     torch.manual_seed(recipe.train.seed)
     trainer = Trainer(build_ddpm(recipe), data, recipe.train)
-    trainer.train(until=2, progress=False)  # warm-up, not timed
-    t0 = time.perf_counter()
-    trainer.train(until=2 + probe_steps, progress=False)
-    rate = probe_steps * recipe.train.batch_size / (time.perf_counter() - t0)
-    recipe.train.steps = max(20, int((seconds - 2 * (time.perf_counter() - t0)) * rate / recipe.train.batch_size))
+    trainer.train(until=5, progress=False)  # warm-up, not timed
+    # Size the run from `probe_seconds` of steps: a few steps undershoot (an 8-step probe once sized a
+    # 15-minute run at 72 % of the steps the machine then took).
+    probe_steps, probe_time = train_for(lambda: trainer.train(until=trainer.step + 1, progress=False), probe_seconds)
+    rate = probe_steps * recipe.train.batch_size / probe_time
+    recipe.train.steps = max(20, int(seconds * rate / recipe.train.batch_size))
     torch.manual_seed(recipe.train.seed)
     trainer = Trainer(build_ddpm(recipe), data, recipe.train)
     t0 = time.perf_counter()

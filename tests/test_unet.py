@@ -65,6 +65,17 @@ def test_additive_skips_keep_every_up_block_at_its_level_width():
     assert sum(p.numel() for p in add.parameters()) < sum(p.numel() for p in concat.parameters())
 
 
+def test_a_bfloat16_copy_runs_without_autocast():
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(skip="add"))
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    x, t = torch.randn(2, 1, 28, 28), torch.tensor([3, 700])
+    with torch.no_grad():
+        y, y16 = net(x, t), net.bfloat16()(x.bfloat16(), t)  # the time embedding follows the weights' dtype
+    assert y16.dtype == torch.bfloat16 and torch.allclose(y16.float(), y, atol=0.1 * y.abs().max().item())
+
+
 def test_config_round_trips_through_json():
     cfg = UNetConfig(channels=(16, 32, 64), attention_levels=(2,), num_classes=10, extra={"recipe": "x"})
     assert UNetConfig.from_json(cfg.to_json()) == cfg
