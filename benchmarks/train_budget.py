@@ -64,8 +64,9 @@ def run_recipe(name, data, seconds, num, probe_seconds=30):
 
 
 def train_for(step, seconds: float) -> tuple[int, float]:
-    """Run a peer's training `step` (constant learning rate, so nothing to size in advance) until
-    `seconds` of training have passed, after one untimed warm-up step. Returns (steps, seconds)."""
+    """Run a training `step` until `seconds` of training have passed, after one untimed warm-up step.
+    Peers train this way (constant learning rate, nothing to size in advance); recipes are sized by a
+    short run of it. Returns (steps, seconds)."""
     step()
     steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
@@ -169,7 +170,7 @@ def main():
         r = PEERS[m](data, 60 * args.minutes, args.num) if m in PEERS else \
             run_recipe(m, data, 60 * args.minutes, args.num)
         r.update(image_quality(r.pop("images")))
-        results["models"][m] = {"torch": torch.__version__,
+        results["models"][Path(m).stem] = {"torch": torch.__version__,  # a recipe file by its name
                                 **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}}
         with open(args.out, "w") as f:
             json.dump(results, f, indent=2)
