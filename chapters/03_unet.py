@@ -671,8 +671,9 @@ plt.show()
 # `make test`; your numbers will differ, the ratios less so):
 # - **bfloat16 autocast** speeds every design up, by about 1.5–2× here, least for attention at 14×14.
 #   The book's recipes train with it (`bf16=True` in `diffusion_lite.checkpoints.RECIPES`).
-# - **Additive skips** (`skip="add"`) take a quarter of the FLOPs off for 1.4× the speed, the
-#   largest gain in the table that keeps every level. A concatenating up block convolves 2C or 3C
+# - **Additive skips** (`skip="add"`) take a quarter of the FLOPs off and run 1.2–1.4× faster in
+#   runs of this cell (two timed steps are noisy; 15-minute runs in chapter 04 give 1.34×), the largest
+#   gain in the table that keeps every level. A concatenating up block convolves 2C or 3C
 #   channels (96 at 28×28 in up 0); with `skip="add"` a 1×1 convolution `lift` first brings the coarser
 #   level to C channels, at its low resolution, and the skip is added, so every up block convolves C
 #   channels. The up path then costs about what the down path does, and the full-resolution tensors
