@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+from torch.utils.flop_counter import FlopCounterMode
 
 from diffusion_lite import DDPM, NoiseSchedule
 from diffusion_lite.attention import SelfAttention2d
@@ -358,6 +358,57 @@ for size, channels in [(28, 32), (14, 64), (7, 128)]:
 # others, the whole image at once.
 # (FLOPs understate attention's cost on a CPU, as section 6 measures.)
 #
+# ### Written out, or fused?
+#
+# `SelfAttention2d` computes Eq. 1 as it is written, two matrix products and a softmax per head, as
+# `my_self_attention` does. PyTorch also has a fused kernel for it, `F.scaled_dot_product_attention`,
+# which never stores the attention matrix; that is what lets attention over thousands of positions fit
+# in memory. At 7×7 the matrix is small, and the question is only which runs faster. Time both the way
+# training runs them, forward and backward under bfloat16 autocast, on the middle's shapes (a batch of
+# 64, 4 heads of 32 channels) and on the shapes attention at 14×14 would have (4 heads of 16):
+
+# %%
+def attention_written_out(q, k, v):
+    """softmax(QKᵀ/√d)·V for (B, heads, positions, d) tensors: what SelfAttention2d computes per head."""
+    return (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(dim=-1) @ v
+
+
+def attention_milliseconds(fn, shape, repeats=7):
+    """Median time of forward + backward of fn(q, k, v) under bfloat16 autocast, in ms."""
+    gen = torch.Generator().manual_seed(9)
+    q, k, v = (torch.randn(shape, generator=gen).requires_grad_() for _ in range(3))
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = fn(q, k, v)
+        out.float().sum().backward()
+
+    step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return 1000 * sorted(times)[repeats // 2]
+
+
+print(f"{'level':>6} {'shape (B, heads, HW, d)':>24} {'written out ms':>15} {'fused ms':>9} {'fused / written':>16}")
+for size, shape in [(7, (64, 4, 49, 32)), (14, (64, 4, 196, 16))]:
+    q, k, v = (torch.randn(2, *shape[1:], generator=torch.Generator().manual_seed(size)) for _ in range(3))
+    assert torch.allclose(attention_written_out(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=1e-5)
+    written = attention_milliseconds(attention_written_out, shape)
+    fused = attention_milliseconds(F.scaled_dot_product_attention, shape)
+    print(f"{size:>3}×{size:<2} {str(shape):>24} {written:>15.2f} {fused:>9.2f} {fused / written:>15.1f}×")
+
+# %% [markdown]
+# Both compute the same numbers (the assert), but not at the same speed. On one thread the written-out
+# version took about 5 ms for the middle's shapes and the fused kernel about 35 ms, 6.5× longer; at
+# 14×14 the gap was 1.5×. The fused kernel's backward pass is the slow part: `torch.profiler` gave it
+# about 19 ms per call against 2 ms for its forward, in a training step on 2 threads. Kernels that
+# never store the matrix exist for long sequences, where the matrix would not fit; 49 positions are
+# not that case. So `SelfAttention2d` writes Eq. 1 out, and the book's UNet trains about 8 % faster
+# for it (the same training step, timed alternately with each version).
+#
 # ## 5. The whole UNet
 #
 # `UNetConfig()` is the book's model: channels (32, 64, 128) for the three levels, one ResBlock per
@@ -428,23 +479,14 @@ print(net)
 #
 # A FLOP here is a multiply or an add, so a multiply-add counts 2, as `torch.utils.flop_counter` counts
 # them. The counter counts matrix products and convolutions only; normalisations, activations and the
-# softmax add little arithmetic (though not always little time, as section 6 shows). One gap: on the
-# CPU, PyTorch's attention kernel (`_scaled_dot_product_flash_attention_for_cpu`) has no entry in the
-# counter's table and would count as zero, so we hand it the counter's own formula for attention.
+# softmax add little arithmetic (though not always little time, as section 6 shows). Attention's QKᵀ and
+# weights·V are matrix products, so they are counted; had we called the fused kernel instead, we would
+# have to teach the counter its formula, for it has no entry for the CPU's version.
 
 # %%
-aten = torch.ops.aten
-CPU_ATTENTION_FLOPS = {  # torch's attention formulas, registered for the CPU kernels
-    aten._scaled_dot_product_flash_attention_for_cpu:
-        lambda q, k, v, *args, out_shape=None, **kwargs: sdpa_flop_count(q, k, v),
-    aten._scaled_dot_product_flash_attention_for_cpu_backward:
-        lambda grad, q, k, v, *args, out_shape=None, **kwargs: sdpa_backward_flop_count(grad, q, k, v),
-}
-
-
 def count_flops(fn):
     """FLOPs of fn(), per module name as FlopCounterMode reports them, and in total."""
-    with FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS) as counter:
+    with FlopCounterMode(display=False) as counter:
         fn()
     per_module = {name.removeprefix("UNet."): sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
     return per_module, counter.get_total_flops()
@@ -499,9 +541,9 @@ print(f"forward {forward_flops / 1e6:.0f} MFLOP per image; forward + backward {s
 assert abs(step_flops / forward_flops - 3) < 0.1
 
 # %% [markdown]
-# The counter agrees with the formula, and a training step counts 3.00× the forward pass: exactly 2×
-# for every convolution's backward except `conv_in`'s, whose input needs no gradient, and a little more
-# than 2× for attention, whose backward recomputes the attention matrix. So one training image costs
+# The counter agrees with the formula, and a training step counts 3.00× the forward pass: the backward
+# pass of every convolution and matrix product counts exactly 2× its forward, except `conv_in`'s, whose
+# input needs no gradient (0.45 MFLOP saved, too little to show). So one training image costs
 # about 0.94 GFLOP. A CPU core that sustains around 100 GFLOP/s on such small convolutions trains on
 # roughly a hundred images per second, the order of magnitude section 6 measures.
 #
@@ -680,10 +722,10 @@ plt.show()
 #   are a third as wide, which matters as much as the FLOPs on a CPU whose cache they overflow.
 #   Whether it learns as much per step is a training question; chapter 04 (section 7) answers it, and
 #   the book's 15-minute recipe uses it.
-# - **Attention is dearer than its FLOPs.** Dropping the 7×7 attention saves 2% of the FLOPs but about a
-#   tenth of the time; attention at 14×14 adds 10% FLOPs and costs about a third of the speed. The
-#   softmax and memory traffic over 196×196 matrices are not in the FLOP count, and they gain little
-#   from bfloat16 (see its low GFLOP/s).
+# - **Attention at 7×7 costs about what its FLOPs say**, once it is written out (section 4): dropping it
+#   saves 2% of the FLOPs and a few percent of the time. At 14×14 attention is dearer than its FLOPs:
+#   it adds 10% of them and costs about 30% of the speed. The softmax and memory traffic over 196×196
+#   matrices are not in the FLOP count, and they gain little from bfloat16 (see its low GFLOP/s).
 # - **Two blocks per level** cost about 1.7× the FLOPs and run at about 0.6× the speed.
 # - **Wider** (64/128/256) is 4× the parameters and FLOPs and runs at about a third of the speed: a
 #   little better than 4×, because its larger matrix products run closer to the CPU's peak (the

@@ -44,6 +44,18 @@ def test_attention_matches_a_direct_softmax():
     assert torch.allclose(attn(x), expected, atol=1e-5)
 
 
+def test_written_out_attention_equals_torch_fused_attention_with_its_gradients():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, 4, 49, 32, requires_grad=True) for _ in range(3))
+    written = (q @ k.transpose(-2, -1) * 32 ** -0.5).softmax(-1) @ v  # the expression in SelfAttention2d
+    fused = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    assert torch.allclose(written, fused, atol=1e-5)
+    g = torch.randn_like(fused)
+    grads_written = torch.autograd.grad(written, (q, k, v), g)
+    grads_fused = torch.autograd.grad(fused, (q, k, v), g)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads_written, grads_fused))
+
+
 def test_class_conditioning_with_a_null_class():
     torch.manual_seed(0)
     net = UNet(UNetConfig(num_classes=10))
