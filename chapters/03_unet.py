@@ -401,9 +401,9 @@ for size, shape in [(7, (64, 4, 49, 32)), (14, (64, 4, 196, 16))]:
     print(f"{size:>3}×{size:<2} {str(shape):>24} {written:>15.2f} {fused:>9.2f} {fused / written:>15.1f}×")
 
 # %% [markdown]
-# Both compute the same numbers (the assert), but not at the same speed. On one thread the written-out
-# version took about 5 ms for the middle's shapes and the fused kernel about 35 ms, 6.5× longer; at
-# 14×14 the gap was 1.5×. The fused kernel's backward pass is the slow part: `torch.profiler` gave it
+# Both compute the same numbers (the assert), but not at the same speed. On one thread, in four runs of
+# this cell, the written-out version took 5–8 ms for the middle's shapes and the fused kernel 35–48 ms,
+# 6–8× longer; at 14×14 the gap was 1.5–1.7×. The fused kernel's backward pass is the slow part: `torch.profiler` gave it
 # about 19 ms per call against 2 ms for its forward, in a training step on 2 threads. Kernels that
 # never store the matrix exist for long sequences, where the matrix would not fit; 49 positions are
 # not that case. So `SelfAttention2d` writes Eq. 1 out, and the book's UNet trains about 8 % faster
@@ -630,7 +630,7 @@ for make in (lambda: UNetConfig(image_size=30), lambda: UNetConfig(channels=(32,
 # (`torch.autocast("cpu", dtype=torch.bfloat16)`: weights and the optimiser stay float32, matrix products
 # and convolutions run in bfloat16, which CPUs with AVX-512 BF16 or AMX instructions compute several
 # times faster; on other CPUs autocast may be slower, so measure). Each measurement is one warm-up step,
-# then two timed steps on a batch of 32; the book's recipes train with batch 128, which runs a little
+# then four timed steps on a batch of 32; the book's recipes train with batch 128, which runs a little
 # faster per image.
 #
 # Timings depend on the machine, on the thread count and on whatever else runs at the same time; under
@@ -651,7 +651,7 @@ designs = {
     "2 levels: 64/128": UNetConfig(channels=(64, 128)),
     "2×2 patches, 64/128 at 14²": UNetConfig(channels=(64, 128), patch_size=2),
 }
-BATCH, TIMED_STEPS = 32, 2
+BATCH, TIMED_STEPS = 32, 4
 batch = images[:BATCH]
 
 
@@ -711,10 +711,10 @@ plt.show()
 # %% [markdown]
 # What the table and the chart show (this text was written from runs with one thread, as under
 # `make test`; your numbers will differ, the ratios less so):
-# - **bfloat16 autocast** speeds every design up, by about 1.5–2× here, least for attention at 14×14.
+# - **bfloat16 autocast** speeds every design up, by about 1.5–2× here.
 #   The book's recipes train with it (`bf16=True` in `diffusion_lite.checkpoints.RECIPES`).
-# - **Additive skips** (`skip="add"`) take a quarter of the FLOPs off and run 1.2–1.4× faster in
-#   runs of this cell (two timed steps are noisy; 15-minute runs in chapter 04 give 1.34×), the largest
+# - **Additive skips** (`skip="add"`) take a quarter of the FLOPs off and run 1.3–1.4× faster in
+#   runs of this cell (a few timed steps are noisy; 15-minute runs in chapter 04 give 1.35×), the largest
 #   gain in the table that keeps every level. A concatenating up block convolves 2C or 3C
 #   channels (96 at 28×28 in up 0); with `skip="add"` a 1×1 convolution `lift` first brings the coarser
 #   level to C channels, at its low resolution, and the skip is added, so every up block convolves C
@@ -723,8 +723,8 @@ plt.show()
 #   Whether it learns as much per step is a training question; chapter 04 (section 7) answers it, and
 #   the book's 15-minute recipe uses it.
 # - **Attention at 7×7 costs about what its FLOPs say**, once it is written out (section 4): dropping it
-#   saves 2% of the FLOPs and a few percent of the time. At 14×14 attention is dearer than its FLOPs:
-#   it adds 10% of them and costs about 30% of the speed. The softmax and memory traffic over 196×196
+#   saves 2% of the FLOPs and 6–8% of the time. At 14×14 attention is dearer than its FLOPs: it adds
+#   10% of them and costs about a fifth of the speed. The softmax and memory traffic over 196×196
 #   matrices are not in the FLOP count, and they gain little from bfloat16 (see its low GFLOP/s).
 # - **Two blocks per level** cost about 1.7× the FLOPs and run at about 0.6× the speed.
 # - **Wider** (64/128/256) is 4× the parameters and FLOPs and runs at about a third of the speed: a
