@@ -403,11 +403,11 @@ for size, shape in [(7, (64, 4, 49, 32)), (14, (64, 4, 196, 16))]:
 # %% [markdown]
 # Both compute the same numbers (the assert), but not at the same speed. On one thread, in four runs of
 # this cell, the written-out version took 5–8 ms for the middle's shapes and the fused kernel 35–48 ms,
-# 6–8× longer; at 14×14 the gap was 1.5–1.7×. The fused kernel's backward pass is the slow part: `torch.profiler` gave it
-# about 19 ms per call against 2 ms for its forward, in a training step on 2 threads. Kernels that
-# never store the matrix exist for long sequences, where the matrix would not fit; 49 positions are
-# not that case. So `SelfAttention2d` writes Eq. 1 out, and the book's UNet trains about 8 % faster
-# for it (the same training step, timed alternately with each version).
+# 5.7–8.1× longer; at 14×14 the gap was 1.5–1.7×. The fused kernel's backward pass is the slow part:
+# `torch.profiler` gave it about 19 ms per call against 2 ms for its forward, in a training step on
+# 2 threads. Kernels that never store the matrix are made for long sequences, where the matrix would
+# not fit; 49 positions are not that case. So `SelfAttention2d` writes Eq. 1 out, and the book's UNet
+# trains about 8 % faster for it (the same training step, timed alternately with each version).
 #
 # ## 5. The whole UNet
 #
