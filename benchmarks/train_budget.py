@@ -151,7 +151,7 @@ def main():
                         help=f"recipes {tuple(RECIPES)}, recipe JSON files, 'diffusers' or 'lucidrains'")
     parser.add_argument("--num", type=int, default=1000, help="samples for FID/KID")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default="benchmarks/train_budget.json")
+    parser.add_argument("--out", default="benchmarks/results/train_budget.json")
     args = parser.parse_args()
     for m in args.models:
         if m not in RECIPES and m not in PEERS and not (m.endswith(".json") and Path(m).is_file()):
