@@ -37,7 +37,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from diffusion_lite import DDPM, NoiseSchedule
-from diffusion_lite.attention import SelfAttention2d
+from diffusion_lite.attention import SelfAttention2d, attention
 from diffusion_lite.datasets import load_fashion_mnist, to_model_range
 from diffusion_lite.embeddings import TimestepEmbedding, sinusoidal_embedding
 from diffusion_lite.process import add_noise
@@ -361,18 +361,13 @@ for size, channels in [(28, 32), (14, 64), (7, 128)]:
 # ### Written out, or fused?
 #
 # `SelfAttention2d` computes Eq. 1 as it is written, two matrix products and a softmax per head, as
-# `my_self_attention` does. PyTorch also has a fused kernel for it, `F.scaled_dot_product_attention`,
+# `my_self_attention` does; the package's function `attention(q, k, v)` is that formula. PyTorch also has a fused kernel for it, `F.scaled_dot_product_attention`,
 # which never stores the attention matrix; that is what lets attention over thousands of positions fit
 # in memory. At 7×7 the matrix is small, and the question is only which runs faster. Time both the way
 # training runs them, forward and backward under bfloat16 autocast, on the middle's shapes (a batch of
 # 64, 4 heads of 32 channels) and on the shapes attention at 14×14 would have (4 heads of 16):
 
 # %%
-def attention_written_out(q, k, v):
-    """softmax(QKᵀ/√d)·V for (B, heads, positions, d) tensors: what SelfAttention2d computes per head."""
-    return (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(dim=-1) @ v
-
-
 def attention_milliseconds(fn, shape, repeats=7):
     """Median time of forward + backward of fn(q, k, v) under bfloat16 autocast, in ms."""
     gen = torch.Generator().manual_seed(9)
@@ -395,15 +390,15 @@ def attention_milliseconds(fn, shape, repeats=7):
 print(f"{'level':>6} {'shape (B, heads, HW, d)':>24} {'written out ms':>15} {'fused ms':>9} {'fused / written':>16}")
 for size, shape in [(7, (64, 4, 49, 32)), (14, (64, 4, 196, 16))]:
     q, k, v = (torch.randn(2, *shape[1:], generator=torch.Generator().manual_seed(size)) for _ in range(3))
-    assert torch.allclose(attention_written_out(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=1e-5)
-    written = attention_milliseconds(attention_written_out, shape)
+    assert torch.allclose(attention(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=1e-5)
+    written = attention_milliseconds(attention, shape)
     fused = attention_milliseconds(F.scaled_dot_product_attention, shape)
     print(f"{size:>3}×{size:<2} {str(shape):>24} {written:>15.2f} {fused:>9.2f} {fused / written:>15.1f}×")
 
 # %% [markdown]
-# Both compute the same numbers (the assert), but not at the same speed. On one thread, in four runs of
+# Both compute the same numbers (the assert), but not at the same speed. On one thread, in five runs of
 # this cell, the written-out version took 5–8 ms for the middle's shapes and the fused kernel 35–48 ms,
-# 5.7–8.1× longer; at 14×14 the gap was 1.5–1.7×. The fused kernel's backward pass is the slow part:
+# 5.7–8.1× longer; at 14×14 the gap was 1.5–2.0×. The fused kernel's backward pass is the slow part:
 # `torch.profiler` gave it about 19 ms per call against 2 ms for its forward, in a training step on
 # 2 threads. Kernels that never store the matrix are made for long sequences, where the matrix would
 # not fit; 49 positions are not that case. So `SelfAttention2d` writes Eq. 1 out, and the book's UNet
