@@ -7,7 +7,7 @@
 
 `samplers` draws --num images (same seed) with each sampler at several step counts and records the
 network calls per image, the wall-clock seconds per 1,000 images (2 threads, bfloat16 autocast, batches
-of 500), and FID/KID on the book classifier's features beside the real-vs-real floor at the same N.
+of 100), and FID/KID on the book classifier's features beside the real-vs-real floor at the same N.
 Euler is not run separately: it is DDIM with η = 0, step for step (tests/test_samplers.py).
 `guidance` draws --num images, the ten classes in turn, at each guidance scale w with one sampler, and
 records class accuracy by the book classifier beside FID/KID. Results are written after every entry,
@@ -15,10 +15,11 @@ and entries already in --out are kept and skipped, so an interrupted run resumes
 `timing` re-times every entry of --out with --num images on --threads threads and nothing else running,
 and replaces its seconds per 1,000 images (the quality runs may share the machine; this one should not):
 
-    .venv/bin/python benchmarks/sampling.py timing --checkpoint data/checkpoints/fashion_ddpm --num 250 \
+    .venv/bin/python benchmarks/sampling.py timing --checkpoint data/checkpoints/fashion_ddpm --num 300 \
         --out benchmarks/results/samplers.json
 """
 import argparse
+import inspect
 import json
 import platform
 import time
@@ -57,7 +58,8 @@ def retime(ddpm, results, args, out):
                  guidance_scale=e.get("guidance_scale", 1.0))
         e["seconds_per_1000"] = round((time.perf_counter() - t0) * 1000 / args.num, 1)
         print(e["sampler"], e["steps"], e.get("guidance_scale", ""), e["seconds_per_1000"], "s per 1000", flush=True)
-    results["timing"] = {"images": args.num, "threads": args.threads, "batch_size": 500}
+    results["timing"] = {"images": args.num, "threads": args.threads,
+                         "batch_size": inspect.signature(generate).parameters["batch_size"].default}
     out.write_text(json.dumps(results, indent=1))
 
 

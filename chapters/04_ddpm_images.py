@@ -701,24 +701,25 @@ assert all(models[peer]["fid"] > models["fashion-probe"]["fid"] for peer in ("di
 # The probe reaches the FID its GPU replica predicted (146 here, 147 there), so the step-count method
 # measures what it claims. The two `fashion-quick` rows and the diffusers row ran one after the other
 # on a later day, after chapter 03 had rewritten `SelfAttention2d` to compute Eq. 1 directly: the
-# recipe with additive skips (291 images/s) and the same recipe with concatenated skips
-# (`benchmarks/recipes/fashion-quick-concat.json`, 216 images/s, 1.35× slower). Each was sized from
-# 30 s of timed steps, which overestimated the sustained speed a little this time (the runs took 964 s
-# and 930 s instead of 900), so each got more steps than its replica: 4,382 and 3,138 instead of 4,000
-# and 3,300. With additive skips that bought FID 114 against its replica's 119.5; the concatenating
-# recipe matched its replica (127.3 against 127.2). Between them the search holds: additive skips beat
-# concatenation by 13 FID and 10 KID in the same 15 minutes, and draw 1,000 samples in 79 s instead of
-# 106. Rows from different days are not comparable to 10 %: the probe and lucidrains ran on an earlier
-# day.
+# recipe with additive skips (319 images/s) and the same recipe with concatenated skips
+# (`benchmarks/recipes/fashion-quick-concat.json`, 232 images/s, 1.37× slower). Each was sized from
+# 30 s of timed steps, which misjudged the sustained speed by a few per cent (the runs took 954 s and
+# 879 s instead of 900), so their step counts differ from their replicas': 4,761 and 3,191 instead of
+# 4,000 and 3,300. With additive skips those extra steps bought FID 108 against its replica's 119.5;
+# the concatenating recipe landed near its replica (130.9 against 127.2). Between them the search
+# holds: additive skips beat concatenation by 22 FID and 13 KID in the same 15 minutes, and draw 1,000
+# samples in 47 s instead of 66. Rows from different days are not comparable to 10 %: the probe and
+# lucidrains ran on an earlier day.
 #
 # The course UNet of diffusers spends 2.3 GFLOP per training image, attention at 16×16 included. On
-# the same day as the two `fashion-quick` rows it trained at 30 images/s: 210 steps in 15 minutes, its
-# samples not yet clothes (FID about 1,000), and drawing 1,000 of them took over 8 minutes. lucidrains'
+# the same day as the two `fashion-quick` rows it trained at 33 images/s: 233 steps in 15 minutes, its
+# samples not yet clothes (FID above 900), and drawing 1,000 of them took almost 8 minutes. lucidrains'
 # `Unet(dim=32)` with its `GaussianDiffusion` (run in its own environment, with its own torch, on the
 # earlier day) is a little faster and further along, FID about 430 after some 330 steps, but its
-# samples are still far from the probe's. On the same day, `fashion-quick` trains 9.8× as many images
-# per second as diffusers (its concatenating twin 7.2×, at batch 64): close to the 10× of the
-# 2×2-patch design, which the measurements above say is the worse use of the minutes, but not there.
+# samples are still far from the probe's. On the same day, `fashion-quick` trains 9.6× as many images
+# per second as diffusers (its concatenating twin 7.0×, at batch 64; on an earlier same-day run, 9.8×
+# and 7.2×): close to the 10× of the 2×2-patch design, which the measurements above say is the worse
+# use of the minutes, but not there.
 #
 # What none of the variants reach is the floor. The best hour-long models sit near FID 70 at 1,000
 # samples, 7× the floor of 10.5: the samples of section 4 are recognisable clothes, but the classifier

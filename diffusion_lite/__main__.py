@@ -78,11 +78,17 @@ def _train(args) -> int:
 
 
 def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: float = 0.0,
-             batch_size: int = 500, progress: bool = True, labels=None, guidance_scale: float = 1.0) -> torch.Tensor:
+             batch_size: int = 100, progress: bool = True, labels=None, guidance_scale: float = 1.0) -> torch.Tensor:
     """`num` images (N, 1, H, W) in [−1, 1], drawn in batches from one seeded generator, with "trailing"
     timestep spacing (the first step starts from pure noise for any number of steps). `labels` (N,)
-    guides a class-conditional model with classifier-free guidance at `guidance_scale`."""
+    guides a class-conditional model with classifier-free guidance at `guidance_scale`.
+
+    The images depend on `batch_size` (the generator's noise is drawn batch by batch). Batches of 100
+    keep a 28×28 UNet's activations in the CPU's caches: 1,000 DDIM-50 images of the book's model took
+    67-76 s on 2 threads, against 98-99 s in batches of 500 (fresh processes, `sample --batch-size`)."""
     from tqdm.auto import tqdm
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     g = torch.Generator().manual_seed(seed)
     cfg, device = ddpm.network.config, next(ddpm.parameters()).device
     options = {"eta": eta} if sampler == "ddim" else {}
@@ -167,7 +173,7 @@ def main(argv=None) -> int:
                                         "for the classes in turn")
     sample.add_argument("--guidance-scale", type=float, default=1.0,
                         help="classifier-free guidance w (1 = plain conditional, 0 = unconditional)")
-    sample.add_argument("--batch-size", type=int, default=500)
+    sample.add_argument("--batch-size", type=int, default=100)
     sample.add_argument("--out", required=True)
     evaluate = commands.add_parser("evaluate", help="FID/KID of an .npz of images against the test set")
     evaluate.add_argument("file")

@@ -62,6 +62,9 @@ def test_clear_errors(trained, tmp_path, capsys):
     model = str(trained / "run" / "model")
     assert main(["sample", "--checkpoint", model, "--label", "3", "--out", str(tmp_path / "y.npz")]) == 1
     assert "--label needs a class-conditional checkpoint" in capsys.readouterr().err
+    assert main(["sample", "--checkpoint", model, "--batch-size", "0", "--out", str(tmp_path / "y.npz")]) == 1
+    assert "batch_size must be >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "y.npz").exists()
     assert main(["sample", "--checkpoint", str(tmp_path / "missing"), "--out", "y.npz"]) == 1
     assert "at least one is missing" in capsys.readouterr().err
     np.savez(tmp_path / "bad.npz", images=np.zeros((3, 28, 28), dtype=np.float32))
