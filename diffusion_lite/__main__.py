@@ -77,8 +77,11 @@ def _train(args) -> int:
     return 0
 
 
+SAMPLE_BATCH = 100  # images per network call when sampling (see `generate`)
+
+
 def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: float = 0.0,
-             batch_size: int = 100, progress: bool = True, labels=None, guidance_scale: float = 1.0) -> torch.Tensor:
+             batch_size: int = SAMPLE_BATCH, progress: bool = True, labels=None, guidance_scale: float = 1.0) -> torch.Tensor:
     """`num` images (N, 1, H, W) in [−1, 1], drawn in batches from one seeded generator, with "trailing"
     timestep spacing (the first step starts from pure noise for any number of steps). `labels` (N,)
     guides a class-conditional model with classifier-free guidance at `guidance_scale`.
@@ -173,7 +176,7 @@ def main(argv=None) -> int:
                                         "for the classes in turn")
     sample.add_argument("--guidance-scale", type=float, default=1.0,
                         help="classifier-free guidance w (1 = plain conditional, 0 = unconditional)")
-    sample.add_argument("--batch-size", type=int, default=100)
+    sample.add_argument("--batch-size", type=int, default=SAMPLE_BATCH)
     sample.add_argument("--out", required=True)
     evaluate = commands.add_parser("evaluate", help="FID/KID of an .npz of images against the test set")
     evaluate.add_argument("file")
