@@ -19,15 +19,18 @@ from pathlib import Path
 
 import torch
 
-from diffusion_lite.__main__ import generate
+from diffusion_lite.__main__ import SAMPLE_BATCH, generate
 from diffusion_lite.checkpoints import Recipe, build_ddpm, get_recipe
 from diffusion_lite.datasets import from_model_range, load_fashion_mnist, to_model_range
 from diffusion_lite.metrics import image_quality
+from diffusion_lite.samplers import STEPS
 from diffusion_lite.training import Trainer
 
 PATCH2 = {"unet.patch_size": 2, "unet.channels": (64, 128)}  # chapter 03's 2×2-patch UNet
 MIN_SNR = {"ddpm.min_snr_gamma": 5.0}
-# name: (budget in minutes, steps = CPU images/s × budget / batch, changes to the fashion-ddpm recipe).
+QUICK = {**MIN_SNR, "train.batch_size": 64, "unet.skip": "add"}  # the recipe fashion-quick
+# name: (budget in minutes, steps = CPU images/s × budget / batch, changes to the probe recipe fashion-probe:
+# the concatenating UNet, batch 128, the plain ε-loss, EMA 0.999).
 # CPU images/s on 2 threads: the book's UNet 238 (batch 128) and 231 (batch 64), the 2×2-patch UNet 388,
 # the same with 2 blocks per level 253, with channels (96, 192) 204, the book's UNet with 2 blocks 151.
 VARIANTS = {
@@ -39,7 +42,7 @@ VARIANTS = {
     "patch2-15": (15, 2700, PATCH2),
     "patch2-minsnr-15": (15, 2700, {**PATCH2, **MIN_SNR}),
     "patch2-2blocks-minsnr-15": (15, 1780, {**PATCH2, **MIN_SNR, "unet.blocks_per_level": 2}),
-    "book-60": (60, 7000, {}),  # the recipe fashion-ddpm, as the shipped checkpoint was trained
+    "probe-60": (60, 7000, {}),  # the shipped checkpoint's recipe until 2026-11-26, trained on this CPU
     "2blocks-minsnr-60": (60, 4250, {**MIN_SNR, "unet.blocks_per_level": 2}),
     "patch2-60": (60, 10000, PATCH2),
     "patch2-minsnr-60": (60, 10000, {**PATCH2, **MIN_SNR}),
@@ -47,13 +50,25 @@ VARIANTS = {
     "patch2-2blocks-60": (60, 6900, {**PATCH2, "unet.blocks_per_level": 2}),
     "patch2-2blocks-minsnr-60": (60, 6900, {**PATCH2, **MIN_SNR, "unet.blocks_per_level": 2}),
     "patch2-wide-60": (60, 5600, {"unet.patch_size": 2, "unet.channels": (96, 192)}),
+    # fashion-quick for an hour: additive skips at about 320 images/s on 2 threads (fused AdamW), batch 64,
+    # so 15,000 steps (50 minutes); variants at their own speeds: batch 128 (~340 img/s), channels 48/96/192
+    # (~180), 2 blocks per level (~205), attention also at 14×14 (~245). add-ema9995-60 is fashion-ddpm.
+    "add-60": (60, 15000, QUICK),
+    "add-b128-60": (60, 7500, {**QUICK, "train.batch_size": 128}),
+    "add-ema9995-60": (60, 15000, {**QUICK, "train.ema_decay": 0.9995}),
+    "add-vpred-60": (60, 15000, {**QUICK, "ddpm.prediction_type": "v_prediction"}),
+    "add-wide-60": (60, 8400, {**QUICK, "unet.channels": (48, 96, 192)}),
+    "add-2blocks-60": (60, 9600, {**QUICK, "unet.blocks_per_level": 2}),
+    "add-attn14-60": (60, 11500, {**QUICK, "unet.attention_levels": (1,)}),
+    # Not an hour: four times its images (batch 256), to see how far more training alone would go.
+    "add-b256-240": (240, 15000, {**QUICK, "train.batch_size": 256}),
 }
 
 
 def variant_recipe(name: str) -> Recipe:
-    """The fashion-ddpm recipe with the variant's steps and changes, validated."""
+    """The fashion-probe recipe with the variant's steps and changes, validated."""
     _, steps, changes = VARIANTS[name]
-    recipe = get_recipe("fashion-ddpm").to_dict()
+    recipe = get_recipe("fashion-probe").to_dict()
     recipe["train"]["steps"] = steps
     for key, value in changes.items():
         section, field = key.split(".")
@@ -63,7 +78,7 @@ def variant_recipe(name: str) -> Recipe:
     return Recipe.from_dict(recipe)  # runs every config's checks
 
 
-def run(name: str, limit_seconds: float, device: str) -> dict:
+def run(name: str, limit_seconds: float, device: str, samplers=(("ddim", 50), ("dpmpp_2m", 20))) -> dict:
     minutes, steps, changes = VARIANTS[name]
     recipe = variant_recipe(name)
     data = to_model_range(load_fashion_mnist("train")[0]).to(device)
@@ -76,9 +91,10 @@ def run(name: str, limit_seconds: float, device: str) -> dict:
               "params": sum(p.numel() for p in trainer.model.parameters()), "train_seconds": round(time.time() - t0),
               "device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "torch": torch.__version__}
     trainer.ema.eval()
-    for sampler, num_steps in (("ddim", 50), ("dpmpp_2m", 20)):
+    batch = 1000 if device == "cuda" else SAMPLE_BATCH  # one batch on a GPU; cache-sized on a CPU
+    for sampler, num_steps in samplers:
         quality = image_quality(from_model_range(generate(trainer.ema, 1000, sampler, num_steps, seed=0,
-                                                          progress=False).cpu()))
+                                                          batch_size=batch, progress=False).cpu()))
         result[f"{sampler}-{num_steps}"] = {k: round(quality[k], 1) for k in ("fid", "kid", "fid_floor")}
     return result
 
@@ -90,12 +106,20 @@ def main():
     parser.add_argument("--out", default="benchmarks/results/recipe_search.json")
     parser.add_argument("--limit-minutes", type=float, default=float("inf"), help="stop each training early")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--samplers", nargs="+", default=["ddim-50", "dpmpp_2m-20"], metavar="SAMPLER-STEPS",
+                        help="how to score each variant (default: ddim-50 dpmpp_2m-20; e.g. ddpm-1000 too)")
     args = parser.parse_args()
+    samplers = []
+    for item in args.samplers:
+        sampler, _, steps = item.rpartition("-")
+        if sampler not in STEPS or not steps.isdigit() or int(steps) < 1:
+            parser.error(f"--samplers takes SAMPLER-STEPS with SAMPLER one of {', '.join(STEPS)}, got {item!r}")
+        samplers.append((sampler, int(steps)))
     torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     out = Path(args.out)
     for name in args.variants:
-        result = run(name, 60 * args.limit_minutes, device)
+        result = run(name, 60 * args.limit_minutes, device, samplers)
         results = json.loads(out.read_text()) if out.exists() else {}  # re-read: other processes may write too
         results[name] = result
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -71,7 +71,8 @@ def check_ema_window(answer) -> bool:
         return False
     cfg = get_recipe(WINDOW_RECIPE).train
     right = ema_window()
-    hint = "Compute d_n = min(0.999, (1 + n)/(10 + n)) at n = steps − 1 of the recipe, then 1/(1 − d_n)."
+    hint = (f"Compute d_n = min({cfg.ema_decay}, (1 + n)/(10 + n)) at n = steps − 1 of the recipe, "
+            "then 1/(1 − d_n).")
     if close(answer, 1 / (1 - cfg.ema_decay), rel=1e-3):
         hint = (f"That is the window of d = {cfg.ema_decay} itself; is the warm-up's (1 + n)/(10 + n) above or below "
                 f"{cfg.ema_decay} at n = {cfg.steps - 1:,}?")

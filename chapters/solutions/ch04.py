@@ -23,7 +23,7 @@ def ema_initial_weight() -> float:
 
 
 def ema_window() -> float:
-    """Exercise 2: d_n = (1 + n)/(10 + n) < 0.999 for n < 8,990, so 1/(1 − d_n) = (10 + n)/9."""
+    """Exercise 2: d_n = (1 + n)/(10 + n) < 0.9995 for n < 17,990, so 1/(1 − d_n) = (10 + n)/9."""
     cfg = get_recipe(WINDOW_RECIPE).train
     n = cfg.steps - 1
     d_n = min(cfg.ema_decay, (1 + n) / (10 + n))
