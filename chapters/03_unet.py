@@ -406,8 +406,9 @@ for size, shape in [(7, (64, 4, 49, 32)), (14, (64, 4, 196, 16))]:
 #
 # ## 5. The whole UNet
 #
-# `UNetConfig()` is the book's model: channels (32, 64, 128) for the three levels, one ResBlock per
-# level, attention only in the middle, 8 groups, 4 heads. Forward hooks on the blocks that
+# `UNetConfig()` is the book's default UNet: channels (32, 64, 128) for the three levels, one ResBlock per
+# level, attention only in the middle, 8 groups, 4 heads. (The book's unconditional checkpoint and its
+# 15-minute recipe use it with additive skips, section 6.) Forward hooks on the blocks that
 # `UNet.forward` calls print each one's input and output shape as a batch of two images goes through. The
 # pooling and upsampling between levels are functions, not modules, so they show up as a change of size
 # from one block to the next.
@@ -716,7 +717,7 @@ plt.show()
 #   channels. The up path then costs about what the down path does, and the full-resolution tensors
 #   are a third as wide, which matters as much as the FLOPs on a CPU whose cache they overflow.
 #   Whether it learns as much per step is a training question; chapter 04 (section 7) answers it, and
-#   the book's 15-minute recipe uses it.
+#   the book's 15-minute recipe and its unconditional checkpoint use it.
 # - **Attention at 7×7 costs about what its FLOPs say**, once it is written out (section 4): dropping it
 #   saves 2% of the FLOPs and 6–8% of the time. At 14×14 attention is dearer than its FLOPs: it adds
 #   10% of them and costs about a fifth of the speed. The softmax and memory traffic over 196×196

@@ -370,11 +370,11 @@ plt.show()
 # steadily with calls. DPM-Solver++(2M) with 20 calls beats DDIM with 50, and Heun with 10 steps (19
 # calls) is as good as DPM-Solver++ at 20; with 5 steps (9 calls) Heun only matches DDIM at 20. All
 # three ODE samplers then level off at the same FID: more calls solve the ODE more exactly, but the ODE
-# of this network, not the data's. Ancestral DDPM with all 1,000 steps ends *below* that level. Its
-# fresh noise at every step keeps correcting the errors the imperfect network makes, where an ODE sampler
-# carries them along (Karras et al. 2022, Sec. 4, make the same observation and add a controlled amount of
-# noise to their ODE samplers for it). The DPM-Solver++ paper asks whether about 20 calls can match
-# 1,000-step ancestral sampling within 10 % of FID; for this model the answer is printed below.
+# of this network, not the data's. Ancestral DDPM needs all 1,000 steps to come near that level, and
+# for this model it stays above it. The DPM-Solver++ paper asks whether about 20 calls can match
+# 1,000-step ancestral sampling within 10 % of FID; for this model the answer is printed below, beside
+# the same comparison for the book's earlier checkpoint, which was trained without min-SNR weighting
+# (chapter 04, section 7: the probe's recipe for 7,000 steps; `samplers_probe60.json`).
 
 # %%
 best_20 = min((e for e in entries if e["network_calls"] <= 20), key=lambda e: e["fid"])
@@ -384,9 +384,30 @@ print(f"best with ≤ 20 calls: {best_20['sampler']} {best_20['steps']} steps, F
       f"({'within' if ratio <= 1.1 else 'not within'} 10 %)")
 print(f"time per 1,000 images: {best_20['seconds_per_1000']:.0f} s against {ddpm_1000['seconds_per_1000']:.0f} s")
 by = {(e["sampler"], e["steps"]): e["fid"] for e in entries}
+earlier = {(e["sampler"], e["steps"]): e["fid"]
+           for e in json.loads(Path("../benchmarks/results/samplers_probe60.json").read_text())["entries"]}
+for name, fids in (("this model (min-SNR-5)", by), ("earlier model (plain ε-loss)", earlier)):
+    ode_level = min(fid for (sampler, _), fid in fids.items() if sampler != "ddpm")
+    print(f"{name:29s} best ODE sampler FID {ode_level:5.1f}, DDPM-1000 {fids[('ddpm', 1000)]:5.1f}")
 assert by[("dpmpp_2m", 20)] < by[("ddim", 50)] < by[("ddim", 20)] < by[("ddpm", 20)]
 assert abs(by[("heun", 10)] - by[("dpmpp_2m", 20)]) < 0.05 * by[("dpmpp_2m", 20)]
-assert by[("ddpm", 1000)] < min(by[k] for k in by if k[0] != "ddpm")  # below every ODE sampler's level
+assert by[("ddpm", 1000)] > min(by[k] for k in by if k[0] != "ddpm") + 5  # above the ODE samplers' level
+assert earlier[("ddpm", 1000)] < min(earlier[k] for k in earlier if k[0] != "ddpm") - 5  # below it
+
+# %% [markdown]
+# The two models disagree about ancestral sampling. For the earlier one, DDPM-1000 ends well *below*
+# the ODE samplers' level: its fresh noise at every step keeps correcting the errors the imperfect
+# network makes, where an ODE sampler carries them along (Karras et al. 2022, Sec. 4, make the same
+# observation and add a controlled amount of noise to their ODE samplers for it). For the book's
+# current model it ends above. One reading: min-SNR-5 takes weight off the nearly clean timesteps,
+# t < 130 (chapter 04, section 7), and those are where an ancestral sampler spends 13 % of its 1,000
+# steps, removing the noise it has just added; a network trained to care less there serves the ODE
+# samplers, which cross that range in a few steps, better than it serves DDPM. We have not tested that
+# reading: the two models also differ in their skips, batch and length of training, and float32
+# replicas of seven min-SNR models on a GPU (chapter 04's one-hour variants, scored with
+# `recipe_search.py --samplers ddpm-1000`) put DDPM-1000 anywhere from 8 FID below DPM-Solver++-20 to
+# 7 above it, and 1 above for this model's own replica. The rule that survives both: measure the
+# sampler on the model.
 
 # %% [markdown]
 # A small live check of the ordering, at a sample size a notebook can afford: 250 images with DDIM and

@@ -59,18 +59,18 @@ RECIPES = {
                                               grad_clip=1.0, ema_decay=0.999, hflip=True, bf16=True)),
     # The book's unconditional Fashion-MNIST model, as `make checkpoints` trains it (about 50 minutes):
     # fashion-quick for an hour's images, 15,000 steps, with a longer EMA. `benchmarks/recipe_search.py`'s
-    # one-hour variants (add-60 etc.) all land within a few FID of each other; this one was the best.
+    # one-hour variants (add-60 etc.) land within a few FID of each other; this was the best additive one.
     "fashion-ddpm": Recipe(unet=UNetConfig(skip="add"), ddpm=DDPMConfig(min_snr_gamma=5.0),
                            train=TrainConfig(steps=15000, batch_size=64, lr=2e-3, warmup_steps=200, grad_clip=1.0,
                                              ema_decay=0.9995, hflip=True, bf16=True)),
-    # The book's recipe for a 15-minute budget on 2 threads (benchmarks/train_budget.py): the same UNet with
+    # The book's recipe for a 15-minute budget on 2 threads (benchmarks/train_budget.py): the probe's UNet with
     # additive skips (about 1.3× the images/s, so 4,000 steps), min-SNR-5 loss weighting and batch 64 (twice
     # the updates for the same images), all chosen by measurement (chapter 04, "Choosing the recipe by
     # measurement").
     "fashion-quick": Recipe(unet=UNetConfig(skip="add"), ddpm=DDPMConfig(min_snr_gamma=5.0),
                             train=TrainConfig(steps=4000, batch_size=64, lr=2e-3, warmup_steps=200, grad_clip=1.0,
                                               ema_decay=0.999, hflip=True, bf16=True)),
-    # The book's class-conditional model (chapter 06): the same UNet and training plus a class embedding,
+    # The book's class-conditional model (chapter 06): the probe's UNet and training plus a class embedding,
     # with 10 % of the labels dropped to the null class so that one network also learns the unconditional
     # model that classifier-free guidance needs (Ho & Salimans 2022 found 0.1-0.2 best).
     "fashion-cfg": Recipe(unet=UNetConfig(num_classes=10), ddpm=DDPMConfig(label_dropout=0.1),
