@@ -8,7 +8,7 @@ steps that 2 threads of this CPU reach in the budget (from its images/s, measure
 `.venv/bin/python benchmarks/train_budget.py` or chapter 03), on CUDA when there is a GPU (the same
 code in float32; several variants can run at once, one process each) or else on the CPU, and is
 scored like `train_budget.py`: FID/KID of 1,000 EMA samples (DDIM, 50 steps; and DPM-Solver++, 20
-steps) against the real-vs-real floor. `--limit-minutes` stops a variant's training early; the JSON
+steps; or the samplers that `--samplers` names, e.g. `ddpm-1000` too) against the real-vs-real floor. `--limit-minutes` stops a variant's training early; the JSON
 then records the step it reached, and its numbers are not comparable with complete runs.
 Results are merged into --out by variant name. Chapter 04 reads them.
 """
@@ -31,8 +31,8 @@ MIN_SNR = {"ddpm.min_snr_gamma": 5.0}
 QUICK = {**MIN_SNR, "train.batch_size": 64, "unet.skip": "add"}  # the recipe fashion-quick
 # name: (budget in minutes, steps = CPU images/s × budget / batch, changes to the probe recipe fashion-probe:
 # the concatenating UNet, batch 128, the plain ε-loss, EMA 0.999).
-# CPU images/s on 2 threads: the book's UNet 238 (batch 128) and 231 (batch 64), the 2×2-patch UNet 388,
-# the same with 2 blocks per level 253, with channels (96, 192) 204, the book's UNet with 2 blocks 151.
+# CPU images/s on 2 threads: the probe's UNet 238 (batch 128) and 231 (batch 64), the 2×2-patch UNet 388,
+# the same with 2 blocks per level 253, with channels (96, 192) 204, the probe's UNet with 2 blocks 151.
 VARIANTS = {
     "probe-15": (15, 1750, {}),
     "probe-minsnr-15": (15, 1750, MIN_SNR),

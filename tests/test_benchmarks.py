@@ -41,6 +41,8 @@ def test_the_book_recipes_are_the_searched_variants():
 @pytest.mark.parametrize("script, argv, message", [
     ("train_budget", ["--models", "nope"], "unknown model 'nope'; choose from ("),
     ("recipe_search", ["--variants", "nope"], "invalid choice: 'nope'"),
+    ("recipe_search", ["--variants", "add-60", "--samplers", "ddim-x"],
+     "--samplers takes SAMPLER-STEPS with SAMPLER one of ddpm, ddim, euler, heun, dpmpp_2m, got 'ddim-x'"),
 ])
 def test_bad_names_are_refused_with_the_allowed_ones(script, argv, message, monkeypatch, capsys):
     module = load_script(script)
