@@ -8,8 +8,9 @@ steps that 2 threads of this CPU reach in the budget (from its images/s, measure
 `.venv/bin/python benchmarks/train_budget.py` or chapter 03), on CUDA when there is a GPU (the same
 code in float32; several variants can run at once, one process each) or else on the CPU, and is
 scored like `train_budget.py`: FID/KID of 1,000 EMA samples (DDIM, 50 steps; and DPM-Solver++, 20
-steps; or the samplers that `--samplers` names, e.g. `ddpm-1000` too) against the real-vs-real floor. `--limit-minutes` stops a variant's training early; the JSON
-then records the step it reached, and its numbers are not comparable with complete runs.
+steps; or the samplers that `--samplers` names, e.g. `ddpm-1000` too) against the real-vs-real floor.
+`--limit-minutes` stops a variant's training early; the JSON then records the step it reached, and its
+numbers are not comparable with complete runs.
 Results are merged into --out by variant name. Chapter 04 reads them.
 """
 import argparse
@@ -78,7 +79,7 @@ def variant_recipe(name: str) -> Recipe:
     return Recipe.from_dict(recipe)  # runs every config's checks
 
 
-def run(name: str, limit_seconds: float, device: str, samplers=(("ddim", 50), ("dpmpp_2m", 20))) -> dict:
+def run(name: str, limit_seconds: float, device: str, samplers: list[tuple[str, int]]) -> dict:
     minutes, steps, changes = VARIANTS[name]
     recipe = variant_recipe(name)
     data = to_model_range(load_fashion_mnist("train")[0]).to(device)
