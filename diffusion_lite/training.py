@@ -27,7 +27,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     ema_decay: float = 0.999
-    hflip: bool = False  # random horizontal flips (Fashion-MNIST is left-right symmetric enough)
+    hflip: bool = False  # random horizontal flips: not for Fashion-MNIST, whose shoes all face left (chapter 04)
     bf16: bool = False  # bfloat16 autocast for the forward pass
     seed: int = 0
     checkpoint_every: int = 500
