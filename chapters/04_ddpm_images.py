@@ -318,7 +318,7 @@ print(f"recorded quality of {metrics['num_images']:,} {metrics['sampler'].upper(
 # Section 6 explains FID, KID and their floors. First, the pictures: 64 samples from seed 0, in
 # bfloat16, exactly as `python -m diffusion_lite sample --sampler dpmpp_2m --steps 20` draws them.
 # DPM-Solver++ is a faster, deterministic sampler that chapter 05 derives; there it reaches with 20
-# network calls the FID that DDIM reaches with 50, the sampler of the recorded numbers. Over each sample, the class that the book's
+# network calls a better FID than DDIM, the sampler of the recorded numbers, with 50. Over each sample, the class that the book's
 # Fashion-MNIST classifier assigns to it (a small CNN trained by `scripts/train_classifier.py`; section
 # 6 uses its features):
 
@@ -827,8 +827,9 @@ assert noflip["fid"] < fid["add-ema9995-60"] - 20 and noflip["fid"] < fid["add-b
 # Dropping the mirrors takes the hour from FID 73 to about 41, and KID from 24 to 14: a bigger step
 # than any change in the search above, and than four times the training. The samples of section 4 show
 # it; every shoe among them faces left. The GPU replica is a fair stand-in here: the recipe with mirrors,
-# trained on this CPU, scored within 1 of it. The checkpoint is still about four times the floor, so
-# the classifier still tells its samples from real ones; the search above, run again without mirrors,
+# trained on this CPU, scored within 1 of it. The checkpoint is still about four times the floor with
+# DDIM-50 (chapter 05 finds a better sampler for it, Heun with 10 steps, at three times), so the
+# classifier still tells its samples from real ones; the search above, run again without mirrors,
 # is the way to find what closes more of that gap.
 #
 # The issue's probe keeps its flips (it is the baseline, as specified), and so do `fashion-quick` and
