@@ -318,8 +318,8 @@ print(f"recorded quality of {metrics['num_images']:,} {metrics['sampler'].upper(
 # Section 6 explains FID, KID and their floors. First, the pictures: 64 samples from seed 0, in
 # bfloat16, exactly as `python -m diffusion_lite sample --sampler dpmpp_2m --steps 20` draws them.
 # DPM-Solver++ is a faster, deterministic sampler that chapter 05 derives; there it reaches with 20
-# network calls a better FID than DDIM, the sampler of the recorded numbers, with 50. Over each sample, the class that the book's
-# Fashion-MNIST classifier assigns to it (a small CNN trained by `scripts/train_classifier.py`; section
+# network calls a better FID than DDIM, the sampler of the recorded numbers, with 50. Over each sample,
+# the class that the book's Fashion-MNIST classifier assigns to it (a small CNN trained by `scripts/train_classifier.py`; section
 # 6 uses its features):
 
 # %%
@@ -799,10 +799,11 @@ assert all(moved[c] < 0.15 for c in range(10) if c not in SHOES)
 # %% [markdown]
 # Real images as they are score at the floor, as they should. Mirror half of them and the FID is five
 # times the floor; mirror them all and it is far worse. The mean images say why: a mirror moves a few
-# per cent of the ink of an average garment or bag (a little more for trousers), but a third or more of
-# an average shoe's, because every shoe faces left, with its heel, and most of its ink, on the right
-# (nearly all of them are heavier on the right; the clothes lean that way a little too). A mirrored sneaker is a shoe that the test set never shows, and the classifier's features,
-# which were never asked to ignore direction, see it. So every variant above was aiming at a target
+# per cent of the ink of an average garment or bag (a little more for trousers), but 30 to 50 % of an
+# average shoe's, because every shoe faces left, with its heel, and most of its ink, on the right
+# (nearly all shoes are heavier on the right; the clothes lean that way a little too). A mirrored
+# sneaker is a shoe that the test set never shows, and the classifier's features, which were never
+# asked to ignore direction, see it. So every variant above was aiming at a target
 # about FID 50 away from the test set, and the best of them got within about 20 of it.
 #
 # Section 1's recipe drops the flips and keeps everything else of `add-ema9995-60`, and the book's
@@ -924,7 +925,7 @@ check_min_snr_weight(answer);
 #   at every budget; a smaller batch helps in a short run.
 # - Augmentation must respect the data: Fashion-MNIST's shoes all face left, so random mirrors, harmless
 #   for CIFAR-10, put a floor of about FID 50 under the model. Without them the same hour reaches about
-#   41, four times the real-vs-real floor.
+#   41 with DDIM-50, four times the real-vs-real floor (three times with chapter 05's Heun-10).
 #
 # Sampling is now the slow part: 50 network evaluations per image for DDIM, 1,000 for DDPM. Chapter 05
 # derives DDIM and faster samplers still, and draws the curve of quality against the number of steps.
