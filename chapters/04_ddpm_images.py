@@ -648,7 +648,8 @@ print(f"SNR_t > 5 for t < {capped}: min-SNR-5 down-weights {capped / weighted.ti
 # variants: min-SNR-5, a higher learning rate, batch 64 instead of 128 (the same images in twice the
 # updates), chapter 03's additive skips (`skip="add"`, about 1.3× the images per second, so 4,000 steps
 # of 64 instead of 3,300; this row was run on this CPU), and chapter 03's 2×2-patch UNet, which trains
-# 1.6× more images per second, with more blocks or wider channels. The one-hour rows start from the
+# 1.6× more images per second, with more blocks or wider channels; `add-quick-noflip-15`, also run on
+# this CPU, belongs to the end of this section. The one-hour rows start from the
 # probe's recipe for 7,000 steps (`probe-60`, the book's checkpoint until section 1's recipe replaced
 # it, trained on this CPU), and then try section 1's 15-minute recipe for an hour's steps, alone and
 # with one more change each. The last row is not an hour: four times its images, to see how far more
@@ -659,7 +660,7 @@ search = json.loads(Path("../benchmarks/results/recipe_search.json").read_text()
 SHORT = {"unet.patch_size": "patch {}", "unet.channels": "channels {}", "ddpm.min_snr_gamma": "min-SNR {:g}",
          "unet.blocks_per_level": "{} blocks", "train.lr": "lr {:g}", "train.batch_size": "batch {}",
          "ddpm.prediction_type": "{}", "ddpm.schedule": "{} βs", "unet.skip": "{} skips",
-         "train.ema_decay": "d = {}", "unet.attention_levels": "attention at level {}"}
+         "train.ema_decay": "d = {}", "unet.attention_levels": "attention at level {}", "train.hflip": "hflip = {}"}
 print(f"{'variant':25s} {'changes to the probe':54s} {'steps':>13s} {'FID DDIM-50':>11s} {'DPM++-20':>9s} {'KID':>5s}")
 for budget in sorted({r["budget_minutes"] for r in search.values()}):
     print(f"-- {budget} CPU minutes (floor: FID {search['probe-15']['ddim-50']['fid_floor']} at N = 1,000)")
@@ -821,14 +822,22 @@ mirrored_cpu = next(e for e in json.loads(Path("../benchmarks/results/samplers_m
 print(f"(the recipe with mirrors, trained on this CPU in bfloat16, the book's previous checkpoint: FID "
       f"{mirrored_cpu['fid']:.1f}, KID {mirrored_cpu['kid']:.1f})")
 print(f"the checkpoint's FID is {noflip['fid'] / noflip['fid_floor']:.1f}× the floor")
+print("15 minutes' steps on this CPU, DDIM-50 / DPM-Solver++-20: with mirrors (add-quick-15) "
+      + " / ".join(f"{search['add-quick-15'][k]['fid']:.1f}" for k in ("ddim-50", "dpmpp_2m-20"))
+      + ", without (add-quick-noflip-15) "
+      + " / ".join(f"{search['add-quick-noflip-15'][k]['fid']:.1f}" for k in ("ddim-50", "dpmpp_2m-20")))
 assert abs(mirrored_cpu["fid"] - fid["add-ema9995-60"]) < 3  # the GPU replica stands for the CPU run
 assert noflip["fid"] < fid["add-ema9995-60"] - 20 and noflip["fid"] < fid["add-b256-240"] - 15
+assert all(search["add-quick-noflip-15"][k]["fid"] < search["add-quick-15"][k]["fid"] - 20
+           for k in ("ddim-50", "dpmpp_2m-20"))
 
 # %% [markdown]
 # Dropping the mirrors takes the hour from FID 73 to about 41, and KID from 24 to 14: a bigger step
 # than any change in the search above, and than four times the training. The samples of section 4 show
 # it; every shoe among them faces left. The GPU replica is a fair stand-in here: the recipe with mirrors,
-# trained on this CPU, scored within 1 of it. The checkpoint is still about four times the floor with
+# trained on this CPU, scored within 1 of it. At 15 minutes' steps, both runs on this CPU, the mirrors
+# cost as much again: `fashion-quick` without them gains over 35 FID with either sampler (the last
+# line printed). The checkpoint is still about four times the floor with
 # DDIM-50 (chapter 05 finds a better sampler for it, Heun with 10 steps, at three times), so the
 # classifier still tells its samples from real ones; the search above, run again without mirrors,
 # is the way to find what closes more of that gap.
