@@ -64,7 +64,8 @@ VARIANTS = {
     # Not an hour: four times its images (batch 256), to see how far more training alone would go.
     "add-b256-240": (240, 15000, {**QUICK, "train.batch_size": 256}),
     # Every variant above trains on randomly mirrored images, as the probe does. Fashion-MNIST's shoes all
-    # face left, so that changes the distribution (chapter 04, section 7); this is fashion-ddpm, without flips.
+    # face left, so that changes the distribution (chapter 04, section 7). These two drop the flips:
+    # add-quick-15 without them, and fashion-ddpm.
     "add-quick-noflip-15": (15, 4000, {**QUICK, "train.hflip": False}),
     "add-ema9995-noflip-60": (60, 15000, {**QUICK, "train.ema_decay": 0.9995, "train.hflip": False}),
 }

@@ -61,7 +61,7 @@ RECIPES = {
     # fashion-quick for an hour's images, 15,000 steps, with a longer EMA and no flips. `benchmarks/
     # recipe_search.py`'s one-hour variants (add-60 etc.) land within a few FID of each other; the longer EMA
     # was the best additive one. They all mirror half the images, but Fashion-MNIST's shoes all face left:
-    # half-mirrored real images alone score FID 52 against the test set (chapter 04, section 7).
+    # half-mirrored real images alone score about FID 50 against the test set (chapter 04, section 7).
     "fashion-ddpm": Recipe(unet=UNetConfig(skip="add"), ddpm=DDPMConfig(min_snr_gamma=5.0),
                            train=TrainConfig(steps=15000, batch_size=64, lr=2e-3, warmup_steps=200, grad_clip=1.0,
                                              ema_decay=0.9995, hflip=False, bf16=True)),
