@@ -39,7 +39,7 @@ VARIANTS = {
     "probe-minsnr-15": (15, 1750, MIN_SNR),
     "probe-minsnr-lr4e-3-15": (15, 1750, {**MIN_SNR, "train.lr": 4e-3}),
     "quick-15": (15, 3300, {**MIN_SNR, "train.batch_size": 64}),
-    "add-quick-15": (15, 4000, {**MIN_SNR, "train.batch_size": 64, "unet.skip": "add"}),  # the recipe fashion-quick
+    "add-quick-15": (15, 4000, {**MIN_SNR, "train.batch_size": 64, "unet.skip": "add"}),  # fashion-quick, with flips
     "patch2-15": (15, 2700, PATCH2),
     "patch2-minsnr-15": (15, 2700, {**PATCH2, **MIN_SNR}),
     "patch2-2blocks-minsnr-15": (15, 1780, {**PATCH2, **MIN_SNR, "unet.blocks_per_level": 2}),

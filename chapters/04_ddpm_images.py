@@ -715,54 +715,8 @@ assert fid["add-b256-240"] < min(fid[name] for name in hour) - 8
 #   that every row here trains on (the end of this section says why).
 # - **More training alone moves slowly.** Four times the images (batch 256, stopped at 13,500 of
 #   15,000 steps) reach FID 62: about 10 better than an hour, and still 6× the floor.
-#
-# Finally, the check on this CPU with the real wall clock: `benchmarks/train_budget.py --minutes 15`
-# trains `fashion-quick`, the probe and diffusers' `UNet2DModel` in the configuration of the Hugging
-# Face course for 15 minutes each, on 2 threads, and scores 1,000 DDIM-50 samples of each.
-
-# %%
-budget_run = json.loads(Path("../benchmarks/results/train_budget.json").read_text())
-print(f"{budget_run['minutes']:g} minutes each, {budget_run['threads']} threads; torch "
-      + ", ".join(sorted({r["torch"] for r in budget_run["models"].values()})))
-print(f"{'model':20s} {'img/s':>6s} {'steps':>6s} {'training':>9s} {'params':>7s} {'FID':>7s} {'floor':>6s} "
-      f"{'KID':>6s} {'sampling':>9s}")
-for name, r in budget_run["models"].items():
-    print(f"{name:20s} {r['images_per_second']:6.0f} {r['steps']:6,d} {r['train_seconds']:8.0f}s "
-          f"{r['params'] / 1e6:6.2f}M {r['fid']:7.1f} {r['fid_floor']:6.1f} {r['kid']:6.1f} {r['sample_seconds']:8.0f}s")
-models = budget_run["models"]
-for name, label in (("fashion-quick-concat", "the book's UNet (fashion-quick-concat, batch 64)"),
-                    ("fashion-quick", "with additive skips (fashion-quick, batch 64)")):
-    print(f"{label} trains {models[name]['images_per_second'] / models['diffusers']['images_per_second']:.1f}× "
-          f"as many images per second as diffusers' course UNet, on the same day")
-assert models["fashion-quick"]["fid"] < models["fashion-probe"]["fid"] - 10
-assert models["fashion-quick"]["fid"] < models["fashion-quick-concat"]["fid"] - 10  # the same day, same minutes
-assert models["fashion-quick"]["images_per_second"] > 1.25 * models["fashion-quick-concat"]["images_per_second"]
-assert all(models[peer]["fid"] > models["fashion-probe"]["fid"] for peer in ("diffusers", "lucidrains") if peer in models)
 
 # %% [markdown]
-# The probe reaches the FID its GPU replica predicted (146 here, 147 there), so the step-count method
-# measures what it claims. The two `fashion-quick` rows and the diffusers row ran one after the other
-# on a later day, after chapter 03 had rewritten `SelfAttention2d` to compute Eq. 1 directly: the
-# recipe with additive skips (319 images/s) and the same recipe with concatenated skips
-# (`benchmarks/recipes/fashion-quick-concat.json`, 232 images/s, 1.37× slower). Each was sized from
-# 30 s of timed steps, which misjudged the sustained speed by a few per cent (the runs took 954 s and
-# 879 s instead of 900), so their step counts differ from their replicas': 4,761 and 3,191 instead of
-# 4,000 and 3,300. With additive skips those extra steps bought FID 108 against its replica's 119.5;
-# the concatenating recipe landed near its replica (130.9 against 127.2). Between them the search
-# holds: additive skips beat concatenation by 22 FID and 13 KID in the same 15 minutes, and draw 1,000
-# samples in 47 s instead of 66. Rows from different days are not comparable to 10 %: the probe and
-# lucidrains ran on an earlier day.
-#
-# The course UNet of diffusers spends 2.3 GFLOP per training image, attention at 16×16 included. On
-# the same day as the two `fashion-quick` rows it trained at 33 images/s: 233 steps in 15 minutes, its
-# samples not yet clothes (FID above 900), and drawing 1,000 of them took almost 8 minutes. lucidrains'
-# `Unet(dim=32)` with its `GaussianDiffusion` (run in its own environment, with its own torch, on the
-# earlier day) is a little faster and further along, FID about 430 after some 330 steps, but its
-# samples are still far from the probe's. On the same day, `fashion-quick` trains 9.6× as many images
-# per second as diffusers (its concatenating twin 7.0×, at batch 64; on an earlier same-day run, 9.8×
-# and 7.2×): close to the 10× of the 2×2-patch design, which the measurements above say is the worse
-# use of the minutes, but not there.
-#
 # What none of the variants reach is the floor. The best hour-long runs sit near FID 70 at 1,000
 # samples, 7× the floor of 10.5, and four times the training only brings the FID to 62. Every row of
 # the search shares one setting: random horizontal flips, inherited from the probe, which took them
@@ -845,6 +799,34 @@ assert all(search["add-quick-noflip-15"][k]["fid"] < search["add-quick-15"][k]["
 #
 # The issue's probe keeps its flips (it is the baseline, as specified), and so do `fashion-quick` and
 # chapter 06's `fashion-cfg`, whose stored measurements were made with them.
+
+# %% [markdown]
+# Finally, the check on this CPU with the real wall clock: `benchmarks/train_budget.py --minutes 15`
+# trains `fashion-quick`, the probe and diffusers' `UNet2DModel` in the configuration of the Hugging
+# Face course for 15 minutes each, on 2 threads, and scores 1,000 DDIM-50 samples of each.
+
+# %%
+budget_run = json.loads(Path("../benchmarks/results/train_budget.json").read_text())
+print(f"{budget_run['minutes']:g} minutes each, {budget_run['threads']} threads; torch "
+      + ", ".join(sorted({r["torch"] for r in budget_run["models"].values()})))
+print(f"{'model':20s} {'run on':>10s} {'img/s':>6s} {'steps':>6s} {'training':>9s} {'params':>7s} {'FID':>7s} "
+      f"{'floor':>6s} {'KID':>6s} {'sampling':>9s}")
+for name, r in budget_run["models"].items():
+    print(f"{name:20s} {r.get('date', 'earlier'):>10s} {r['images_per_second']:6.0f} {r['steps']:6,d} "
+          f"{r['train_seconds']:8.0f}s {r['params'] / 1e6:6.2f}M {r['fid']:7.1f} {r['fid_floor']:6.1f} {r['kid']:6.1f} "
+          f"{r['sample_seconds']:8.0f}s")
+models = budget_run["models"]
+for name, label in (("fashion-quick-concat", "the book's UNet (fashion-quick-concat, batch 64)"),
+                    ("fashion-quick", "with additive skips (fashion-quick, batch 64)")):
+    print(f"{label} trains {models[name]['images_per_second'] / models['diffusers']['images_per_second']:.1f}× "
+          f"as many images per second as diffusers' course UNet, on the same day")
+assert models["fashion-quick"]["fid"] < models["fashion-probe"]["fid"] - 10
+assert models["fashion-quick"]["fid"] < models["fashion-quick-concat"]["fid"] - 10  # the same day, same minutes
+assert models["fashion-quick"]["images_per_second"] > 1.25 * models["fashion-quick-concat"]["images_per_second"]
+assert all(models[peer]["fid"] > models["fashion-probe"]["fid"] for peer in ("diffusers", "lucidrains") if peer in models)
+
+# %% [markdown]
+# BUDGET_PROSE
 
 # %% [markdown]
 # ## 8. Exercises

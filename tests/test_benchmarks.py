@@ -33,18 +33,29 @@ def test_every_recipe_search_variant_is_a_valid_recipe_and_its_results_match_it(
 
 def test_the_book_recipes_are_the_searched_variants():
     search = load_script("recipe_search")
-    for variant, name in (("probe-15", "fashion-probe"), ("add-quick-15", "fashion-quick"),
+    for variant, name in (("probe-15", "fashion-probe"), ("add-quick-noflip-15", "fashion-quick"),
                           ("add-ema9995-noflip-60", "fashion-ddpm")):
         assert search.variant_recipe(variant).to_dict() == get_recipe(name).to_dict(), name
+
+
+def test_the_levers_results_cover_every_lever():
+    levers = load_script("levers")
+    results = json.loads((ROOT / "benchmarks/results/levers.json").read_text())
+    assert list(results["sampling"]) == list(levers.LEVERS)
+    assert list(results["training"]) == [name for name in levers.LEVERS if name != "bfloat16 weights"]
+    assert all(r["seconds_per_1000x50"] > 0 for r in results["sampling"].values())
+    assert len(results["layers_ms"]) == 4
 
 
 @pytest.mark.parametrize("script, argv, message", [
     ("train_budget", ["--models", "nope"], "unknown model 'nope'; choose from ("),
     ("recipe_search", ["--variants", "nope"], "invalid choice: 'nope'"),
+    ("levers", ["--levers", "nope"], "invalid choice: 'nope'"),
+    ("levers", ["--seconds", "0"], "--threads, --repeats and --batch must be >= 1 and --seconds > 0"),
     ("recipe_search", ["--variants", "add-60", "--samplers", "ddim-x"],
      "--samplers takes SAMPLER-STEPS with SAMPLER one of ddpm, ddim, euler, heun, dpmpp_2m, got 'ddim-x'"),
 ])
-def test_bad_names_are_refused_with_the_allowed_ones(script, argv, message, monkeypatch, capsys):
+def test_bad_arguments_are_refused_with_what_is_allowed(script, argv, message, monkeypatch, capsys):
     module = load_script(script)
     monkeypatch.setattr("sys.argv", [script, *argv])
     with pytest.raises(SystemExit) as stop:
