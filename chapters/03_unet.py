@@ -26,11 +26,9 @@
 #    table of training speeds for other designs.
 
 # %%
-import json
 import math
 import os
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
@@ -712,7 +710,7 @@ plt.show()
 # - **bfloat16 autocast** speeds every design up, by about 1.5–2× here.
 #   The book's recipes train with it (`bf16=True` in `diffusion_lite.checkpoints.RECIPES`).
 # - **Additive skips** (`skip="add"`) take a quarter of the FLOPs off and run 1.3–1.4× faster in
-#   runs of this cell (a few timed steps are noisy; 15-minute runs in chapter 04 give 1.35×), the largest
+#   runs of this cell (a few timed steps are noisy; 15-minute runs in chapter 04 give 1.35–1.42×), the largest
 #   gain in the table that keeps every level. A concatenating up block convolves 2C or 3C
 #   channels (96 at 28×28 in up 0); with `skip="add"` a 1×1 convolution `lift` first brings the coarser
 #   level to C channels, at its low resolution, and the skip is added, so every up block convolves C
@@ -744,72 +742,6 @@ plt.show()
 # block, width or attention level is worth trying when a model underfits, at the price this table
 # states; chapter 04 trains the default on Fashion-MNIST.
 #
-# ### Memory layout and compilation
-#
-# bfloat16 autocast is one of three switches PyTorch offers for speed that leave the model as it is.
-# The other two change how the work is laid out:
-# - **`channels_last`** (`model.to(memory_format=torch.channels_last)`) stores a batch of feature maps
-#   as (B, H, W, C) in memory, the channels of one pixel side by side, instead of (B, C, H, W). A
-#   convolution multiplies each pixel's neighbourhood, all channels at once, by its weights; oneDNN,
-#   the library behind PyTorch's CPU convolutions, prefers its input that way round.
-# - **`torch.compile`** traces the network into a graph and writes new C++ kernels for it: chains of
-#   elementwise work such as GroupNorm → SiLU → cast to bfloat16 become one loop over memory instead of
-#   three. It costs a compiler run in every new process before the first step.
-#
-# The layout is cheap to try on one layer. Here a 3×3 convolution with 32 channels and a GroupNorm on
-# the same 64 maps of 28×28, forward only under autocast, in both layouts:
-
-# %%
-def milliseconds(fn, calls=20):
-    """Median milliseconds per call of fn, over `calls` calls after two warm-up calls."""
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * sorted(times)[calls // 2]
-
-
-maps = torch.randn(64, 32, 28, 28)
-layers = {"conv 3×3, 32 → 32": nn.Conv2d(32, 32, 3, padding=1), "GroupNorm(8, 32)": nn.GroupNorm(8, 32)}
-print(f"{'layer':20s} {'(B, C, H, W) ms':>16s} {'channels_last ms':>17s}")
-for name, layer in layers.items():
-    row = []
-    for fmt in (torch.contiguous_format, torch.channels_last):
-        layer, inputs = layer.to(memory_format=fmt), maps.contiguous(memory_format=fmt)
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-            row.append(milliseconds(lambda: layer(inputs)))
-    print(f"{name:20s} {row[0]:16.2f} {row[1]:17.2f}")
-
-# %% [markdown]
-# LEVERS_LAYER_PROSE
-#
-# `benchmarks/levers.py` measures all the switches on the whole network of the book's checkpoint, on
-# 2 threads with nothing else running: the book's training step (loss, backward, clipping, AdamW, EMA)
-# at batch 64, and sampling as seconds for 1,000 images × 50 network calls, in batches of 100. Each
-# number is the median of three 8-second runs; `torch.compile`'s compile time is measured apart.
-
-# %%
-levers = json.loads(Path("../benchmarks/results/levers.json").read_text())
-print(f"measured {levers['date']}, torch {levers['torch']}, {levers['threads']} threads")
-train_base = levers["training"]["bfloat16"]["images_per_second"]
-sample_base = levers["sampling"]["bfloat16"]["seconds_per_1000x50"]
-print(f"{'':26s} {'training img/s':>15s} {'vs bf16':>8s} {'1,000 × 50 calls':>17s} {'vs bf16':>8s}")
-for name, sampling in levers["sampling"].items():
-    training = levers["training"].get(name)
-    train_text = (f"{training['images_per_second']:15.0f} {training['images_per_second'] / train_base:7.2f}×"
-                  if training else f"{'(no)':>15s} {'':8s}")
-    print(f"{name:26s} {train_text} {sampling['seconds_per_1000x50']:16.1f}s "
-          f"{sample_base / sampling['seconds_per_1000x50']:7.2f}×")
-compiled = "bfloat16 + torch.compile"
-print(f"torch.compile's first step took {levers['training'][compiled]['compile_seconds']:.0f} s more than the "
-      f"others (training), its first network call {levers['sampling'][compiled]['compile_seconds']:.0f} s more (sampling)")
-
-# %% [markdown]
-# LEVERS_PROSE
-
 # ## 7. Exercises
 #
 # Replace each `None` with your answer and run the cell; the check builds the piece with `diffusion_lite`

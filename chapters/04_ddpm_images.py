@@ -797,8 +797,9 @@ assert all(search["add-quick-noflip-15"][k]["fid"] < search["add-quick-15"][k]["
 # classifier still tells its samples from real ones; the search above, run again without mirrors,
 # is the way to find what closes more of that gap.
 #
-# The issue's probe keeps its flips (it is the baseline, as specified), and so do `fashion-quick` and
-# chapter 06's `fashion-cfg`, whose stored measurements were made with them.
+# The issue's probe keeps its flips (it is the baseline, as specified), and so does chapter 06's
+# `fashion-cfg`, whose checkpoint was trained with them. The book's 15-minute recipe, `fashion-quick`,
+# trains without them, and the wall-clock check below was run that way.
 
 # %% [markdown]
 # Finally, the check on this CPU with the real wall clock: `benchmarks/train_budget.py --minutes 15`
@@ -821,12 +822,29 @@ for name, label in (("fashion-quick-concat", "the book's UNet (fashion-quick-con
     print(f"{label} trains {models[name]['images_per_second'] / models['diffusers']['images_per_second']:.1f}× "
           f"as many images per second as diffusers' course UNet, on the same day")
 assert models["fashion-quick"]["fid"] < models["fashion-probe"]["fid"] - 10
-assert models["fashion-quick"]["fid"] < models["fashion-quick-concat"]["fid"] - 10  # the same day, same minutes
+assert models["fashion-quick"]["fid"] < models["fashion-quick-concat"]["fid"]  # the same day, same minutes
 assert models["fashion-quick"]["images_per_second"] > 1.25 * models["fashion-quick-concat"]["images_per_second"]
+assert models["fashion-quick"]["images_per_second"] > 10 * models["diffusers"]["images_per_second"]
 assert all(models[peer]["fid"] > models["fashion-probe"]["fid"] for peer in ("diffusers", "lucidrains") if peer in models)
 
 # %% [markdown]
-# BUDGET_PROSE
+# The probe and lucidrains ran on an earlier day; the other three rows ran one after the other on
+# 2026-11-27: `fashion-quick` and its concatenating twin (`benchmarks/recipes/fashion-quick-concat.json`)
+# without mirrors, diffusers as its course trains it. The probe keeps its flips, as the issue specified.
+# - **The book's 15-minute recipe reaches FID 74** (KID 33), half the probe's 146, and about what an
+#   hour of training with mirrors reached in the search (72–82). The search predicted 82 for 4,000
+#   steps without mirrors; sized from 30 s of timed steps, this run made 4,505.
+# - **Additive skips lead concatenation by 6 FID** in the same minutes (74.3 against 80.1; with mirrors
+#   the lead was 22). A seed alone moves this FID by about ±3 (chapter 05), so at 15 minutes what the
+#   additive skips buy is mostly speed: 1.42× the images per second, and 1,000 samples in 48 s, not 72.
+# - **Against the peers.** Diffusers' course UNet spends 2.3 GFLOP per training image, attention at
+#   16×16 included. On the same day it trained at 32 images/s: 223 steps in 15 minutes, its samples not
+#   yet clothes (FID above 1,000, nearly all of them one class), and drawing 1,000 took over 8 minutes.
+#   `fashion-quick` trained 10.5× as many images per second (its concatenating twin 7.4×); earlier
+#   same-day runs, with attention and batching as they are now, gave 9.6× and 9.8×, so the ratio moves
+#   by a few per cent between days. lucidrains' `Unet(dim=32)` with its `GaussianDiffusion` (its own
+#   environment and torch, the earlier day) is a little faster than diffusers and further along, FID
+#   about 430, but far from the probe.
 
 # %% [markdown]
 # ## 8. Exercises

@@ -38,15 +38,6 @@ def test_the_book_recipes_are_the_searched_variants():
         assert search.variant_recipe(variant).to_dict() == get_recipe(name).to_dict(), name
 
 
-def test_the_levers_results_cover_every_lever():
-    levers = load_script("levers")
-    results = json.loads((ROOT / "benchmarks/results/levers.json").read_text())
-    assert list(results["sampling"]) == list(levers.LEVERS)
-    assert list(results["training"]) == [name for name in levers.LEVERS if name != "bfloat16 weights"]
-    assert all(r["seconds_per_1000x50"] > 0 for r in results["sampling"].values())
-    assert len(results["layers_ms"]) == 4
-
-
 @pytest.mark.parametrize("script, argv, message", [
     ("train_budget", ["--models", "nope"], "unknown model 'nope'; choose from ("),
     ("recipe_search", ["--variants", "nope"], "invalid choice: 'nope'"),
