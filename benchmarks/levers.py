@@ -12,7 +12,7 @@ each as float32, under bfloat16 autocast (the book's choice), bfloat16 autocast 
 tensors, and bfloat16 autocast with `torch.compile` (its compile time recorded apart); sampling also
 with the weights themselves in bfloat16 (no autocast). And the two layers behind the channels_last
 result: a 3×3 convolution 32 → 32 channels and GroupNorm(8, 32) on a batch of 64 28×28 maps, in both
-layouts. Each timing is the median of --repeats runs of --seconds seconds. Chapter 03 reads the result.
+layouts. Each timing is the median of --repeats runs of --seconds seconds.
 """
 import argparse
 import copy
@@ -32,17 +32,21 @@ from diffusion_lite.training import Trainer
 LEVERS = ("float32", "bfloat16", "bfloat16 + channels_last", "bfloat16 + torch.compile", "bfloat16 weights")
 
 
-def timed(fn, seconds: float, repeats: int) -> float:
-    """Median seconds per call of fn over `repeats` runs of about `seconds` each, after one warm-up call."""
+def timed(fn, args) -> tuple[float, float]:
+    """(median seconds per call of fn over args.repeats runs of about args.seconds each, how much longer
+    the first call took: torch.compile's compile time)."""
+    t0 = time.perf_counter()
     fn()
+    first = time.perf_counter() - t0
     runs = []
-    for _ in range(repeats):
+    for _ in range(args.repeats):
         calls, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
+        while time.perf_counter() - t0 < args.seconds:
             fn()
             calls += 1
         runs.append((time.perf_counter() - t0) / calls)
-    return statistics.median(runs)
+    per_call = statistics.median(runs)
+    return per_call, first - per_call
 
 
 def prepare(network: nn.Module, lever: str) -> nn.Module:
@@ -65,14 +69,9 @@ def training_speed(lever: str, data: torch.Tensor, args) -> dict:
     ddpm.network = prepare(ddpm.network, lever)
     if "channels_last" in lever:  # for one channel the two layouts are the same; the convolutions follow the weights
         trainer.data = data.contiguous(memory_format=torch.channels_last)
-    t0 = time.perf_counter()
-    trainer.train_step()  # compiles forward and backward, if asked
-    first = time.perf_counter() - t0
-    step = timed(trainer.train_step, args.seconds, args.repeats)
+    step, extra = timed(trainer.train_step, args)  # the first step compiles forward and backward, if asked
     out = {"images_per_second": recipe.train.batch_size / step}
-    if "compile" in lever:
-        out["compile_seconds"] = first - step
-    return out
+    return {**out, "compile_seconds": extra} if "compile" in lever else out
 
 
 def sampling_speed(lever: str, args) -> dict:
@@ -88,14 +87,9 @@ def sampling_speed(lever: str, args) -> dict:
                                                                                and lever != "float32"):
             network(x, t)
 
-    t0 = time.perf_counter()
-    call()
-    first = time.perf_counter() - t0
-    per_call = timed(call, args.seconds, args.repeats)
+    per_call, extra = timed(call, args)
     out = {"seconds_per_1000x50": per_call * 1000 / args.batch * 50}
-    if "compile" in lever:
-        out["compile_seconds"] = first - per_call
-    return out
+    return {**out, "compile_seconds": extra} if "compile" in lever else out
 
 
 def layer_times(args) -> dict:
@@ -111,7 +105,7 @@ def layer_times(args) -> dict:
             def call():
                 with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
                     lay(inp)
-            out[f"{name}, {layout}"] = 1000 * timed(call, args.seconds / 4, args.repeats)
+            out[f"{name}, {layout}"] = 1000 * timed(call, args)[0]
     return out
 
 

@@ -20,9 +20,9 @@ Results are printed as a table and written to --out as JSON.
 """
 import argparse
 import json
-from datetime import date
 import platform
 import time
+from datetime import date
 from pathlib import Path
 
 import torch
@@ -171,7 +171,7 @@ def main():
         r = PEERS[m](data, 60 * args.minutes, args.num) if m in PEERS else \
             run_recipe(m, data, 60 * args.minutes, args.num)
         r.update(image_quality(r.pop("images")))
-        results["models"][Path(m).stem] = {"torch": torch.__version__, "date": date.today().isoformat(),
+        results["models"][Path(m).stem] = {"torch": torch.__version__, "date": date.today().isoformat(),  # a recipe file by its name
                                 **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}}
         with open(args.out, "w") as f:
             json.dump(results, f, indent=2)
