@@ -22,13 +22,15 @@
 # 3. explain the residual block: why GroupNorm and not BatchNorm, and why it starts as the identity;
 # 4. write self-attention over the pixels of a feature map, and say why its cost, which grows with
 #    (H·W)², puts it at 7×7 only;
-# 5. follow a batch through the whole network, count parameters and FLOPs per part, and read a measured
-#    table of training speeds for other designs.
+# 5. follow a batch through the whole network, count parameters and FLOPs per part, and read measured
+#    tables of training speeds for other designs and for PyTorch's speed switches.
 
 # %%
+import json
 import math
 import os
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
@@ -742,6 +744,94 @@ plt.show()
 # block, width or attention level is worth trying when a model underfits, at the price this table
 # states; chapter 04 trains the default on Fashion-MNIST.
 #
+# ### Three more switches: memory layout, compilation, bfloat16 weights
+#
+# Guides to PyTorch speed recommend two more switches, and bfloat16 has a second form. None of them
+# changes what the network computes, up to rounding:
+# - `model.to(memory_format=torch.channels_last)` stores a feature map pixel by pixel, the channels of
+#   one pixel side by side (B, H, W, C in memory), instead of one channel's plane after another. That is
+#   the layout the CPU's convolution kernels (oneDNN) compute in, so they skip a reordering on the way
+#   in and out.
+# - `torch.compile(model)` traces the network on its first call and generates fused code for the
+#   elementwise work between the convolutions (GroupNorm, SiLU, additions): fewer passes over memory.
+# - `model.to(torch.bfloat16)` stores the weights themselves in bfloat16, so nothing is cast at each
+#   call. That suits sampling only: training keeps float32 weights, because AdamW's updates are often
+#   smaller than bfloat16's resolution of about 3 significant digits.
+#
+# The layout changes the two layers of a residual block in opposite ways. Here they are, timed on a
+# batch of 64 maps of 32 channels at 28×28, as in level 0 (forward, bfloat16 autocast, median of 7 runs):
+
+# %%
+def milliseconds(layer, inputs, runs=7, calls=5):
+    """Median over `runs` of the milliseconds per forward call under bfloat16 autocast."""
+    times = []
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        layer(inputs)  # warm-up: the first call allocates and picks kernels
+        for _ in range(runs):
+            start = time.perf_counter()
+            for _ in range(calls):
+                layer(inputs)
+            times.append((time.perf_counter() - start) / calls * 1000)
+    return sorted(times)[runs // 2]
+
+
+maps = torch.randn(64, 32, 28, 28, generator=torch.Generator().manual_seed(0))
+layer_ms = {}
+for name, layer in {"conv 3×3, 32 → 32": nn.Conv2d(32, 32, 3, padding=1), "GroupNorm(8, 32)": nn.GroupNorm(8, 32)}.items():
+    for layout, fmt in (("contiguous", torch.contiguous_format), ("channels_last", torch.channels_last)):
+        layer_ms[name, layout] = milliseconds(layer.to(memory_format=fmt), maps.contiguous(memory_format=fmt))
+    print(f"{name:18s} contiguous {layer_ms[name, 'contiguous']:6.2f} ms    "
+          f"channels_last {layer_ms[name, 'channels_last']:6.2f} ms")
+assert layer_ms["GroupNorm(8, 32)", "channels_last"] > 2 * layer_ms["GroupNorm(8, 32)", "contiguous"]
+
+# %% [markdown]
+# For the whole network the switches were timed by `benchmarks/levers.py` on 2 threads with nothing
+# else running: the book's training step (loss, backward, clipping, AdamW, EMA) at batch 64, and the
+# network calls of sampling 1,000 images with 50 steps, in batches of 100 as `generate` draws them.
+# Compiling takes minutes on one thread, so the chapter reads the stored results:
+
+# %%
+levers = json.loads(Path("../benchmarks/results/levers.json").read_text())
+train, sample = levers["training"], levers["sampling"]
+print(f"benchmarks/levers.py, {levers['date']}, {levers['threads']} threads, torch {levers['torch']}, "
+      f"the network of the book's checkpoint")
+print(f"{'':26s} {'training':>19s}   {'1,000 × 50 network calls':>26s}")
+print(f"{'':26s} {'images/s':>9s} {'vs bf16':>9s}   {'seconds':>15s} {'vs bf16':>10s}   compile")
+for lever in sample:
+    t, s = train.get(lever), sample[lever]
+    training = (f"{t['images_per_second']:9.0f} {t['images_per_second'] / train['bfloat16']['images_per_second']:8.2f}×"
+                if t else f"{'—':>9s} {'':9s}")
+    compiling = (f"{t['compile_seconds']:.0f} s + {s['compile_seconds']:.0f} s" if "compile_seconds" in s else "")
+    print(f"{lever:26s} {training}   {s['seconds_per_1000x50']:15.1f} "
+          f"{sample['bfloat16']['seconds_per_1000x50'] / s['seconds_per_1000x50']:9.2f}×   {compiling}")
+layout_cost = train["bfloat16"]["images_per_second"] / train["bfloat16 + channels_last"]["images_per_second"]
+compile_gain = train["bfloat16 + torch.compile"]["images_per_second"] / train["bfloat16"]["images_per_second"]
+assert layout_cost > 1 and sample["bfloat16 + channels_last"]["seconds_per_1000x50"] > sample["bfloat16"]["seconds_per_1000x50"]
+assert 1 < compile_gain < 1.2 and train["bfloat16 + torch.compile"]["compile_seconds"] > 30
+assert sample["float32"]["seconds_per_1000x50"] > 1.5 * sample["bfloat16"]["seconds_per_1000x50"]
+
+# %% [markdown]
+# Both "vs bf16" columns are speeds relative to bfloat16 autocast, the book's setting (above 1× is
+# faster). On this CPU, for this network:
+# - **channels_last loses**: 0.93× in training, 0.77× in sampling. The convolution gains a few per cent
+#   in that layout (about 5 against 5.6 ms on one thread above), but GroupNorm becomes 7–9× slower
+#   (about 4.5 against 0.5 ms), and every residual block has as many GroupNorms as convolutions. Advice to use
+#   channels_last is mostly written for GPUs, where convolutions dominate even more.
+# - **torch.compile gains 6 %**, in training and in sampling, after 72 s of compiling for training and
+#   26 s for sampling (and again for each new batch shape). A 15-minute run at 6 % gains about 50 s,
+#   less than the compiling costs, and an hour's run about 3 minutes; it also needs a C++ compiler
+#   where it runs. What it fuses is the elementwise work between the convolutions, and the convolutions
+#   take about two thirds of the time. The book leaves it off.
+# - **bfloat16 weights** sample 8 % faster than autocast, which casts the float32 weights to bfloat16
+#   at every call. Stored in bfloat16, though, GroupNorm's scales and shifts lose the float32 precision
+#   that autocast leaves them. Whether that costs quality is not measured here, so the book samples
+#   under autocast.
+#
+# None of the three comes near the factor of 1.6–1.7 that bfloat16 autocast gives over float32, or the
+# factors between the designs of the table above. Drawing 1,000 images with 50 network calls stays at
+# about 47–64 s whichever switch is on. Getting it down means doing less work per image: fewer calls
+# of a better sampler, or cheaper calls. Chapter 05 measures both.
+#
 # ## 7. Exercises
 #
 # Replace each `None` with your answer and run the cell; the check builds the piece with `diffusion_lite`
@@ -802,6 +892,7 @@ check_conv_flops(answer);
 # - The book's UNet has 1.75 M parameters and costs about 0.31 GFLOP per image forward, about 3× that
 #   per training step. Parameters sit at low resolution, FLOPs spread over all of them. On this CPU,
 #   bfloat16 autocast nearly doubles training speed; more blocks, more channels, fewer levels or
-#   attention at 14×14 each cost a large share of it.
+#   attention at 14×14 each cost a large share of it. channels_last is slower here (GroupNorm), and
+#   torch.compile gains about 6 % after a minute or more of compiling; the book uses neither.
 #
 # Next, chapter 04 trains this UNet on Fashion-MNIST.

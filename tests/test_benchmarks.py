@@ -38,6 +38,17 @@ def test_the_book_recipes_are_the_searched_variants():
         assert search.variant_recipe(variant).to_dict() == get_recipe(name).to_dict(), name
 
 
+def test_the_stored_lever_timings_cover_every_lever_chapter_03_reads():
+    levers = load_script("levers")
+    results = json.loads((ROOT / "benchmarks/results/levers.json").read_text())
+    assert list(results["sampling"]) == list(levers.LEVERS)
+    assert list(results["training"]) == [lever for lever in levers.LEVERS if lever != "bfloat16 weights"]
+    for kind in ("training", "sampling"):
+        for lever, timing in results[kind].items():
+            assert ("compile_seconds" in timing) == ("compile" in lever) and min(timing.values()) > 0, (kind, lever)
+    assert len(results["layers_ms"]) == 4 and min(results["layers_ms"].values()) > 0
+
+
 @pytest.mark.parametrize("script, argv, message", [
     ("train_budget", ["--models", "nope"], "unknown model 'nope'; choose from ("),
     ("recipe_search", ["--variants", "nope"], "invalid choice: 'nope'"),
