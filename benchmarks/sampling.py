@@ -10,7 +10,15 @@ network calls per image, the wall-clock seconds per 1,000 images (2 threads, bfl
 of 100), and FID/KID on the book classifier's features beside the real-vs-real floor at the same N.
 Euler is not run separately: it is DDIM with η = 0, step for step (tests/test_samplers.py).
 `guidance` draws --num images, the ten classes in turn, at each guidance scale w with one sampler, and
-records class accuracy by the book classifier beside FID/KID. Results are written after every entry,
+records class accuracy by the book classifier beside FID/KID. `cache` draws --num images with a few
+samplers, each with the whole UNet run on every call and on every 2nd, 3rd or 5th call only
+(`unet.DeepCache`, chapter 05), and records seconds and FID/KID; run it with nothing else running, as
+its seconds are the point:
+
+    .venv/bin/python benchmarks/sampling.py cache --checkpoint data/checkpoints/fashion_ddpm \
+        --out benchmarks/results/deepcache.json
+
+Results are written after every entry,
 and entries already in --out are kept and skipped, so an interrupted run resumes where it stopped.
 `timing` re-times every entry of --out with --num images on --threads threads and nothing else running,
 and replaces its seconds per 1,000 images (the quality runs may share the machine; this one should not):
@@ -20,6 +28,7 @@ and replaces its seconds per 1,000 images (the quality runs may share the machin
 """
 import argparse
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -34,15 +43,17 @@ from diffusion_lite.samplers import network_calls
 
 SAMPLER_GRID = {"dpmpp_2m": [5, 10, 20], "ddim": [10, 20, 50], "heun": [5, 10, 25], "ddpm": [20, 100, 1000]}
 GUIDANCE_SCALES = [0.0, 1.0, 2.0, 3.0, 5.0]
+CACHE_GRID = {("ddim", 50): [1, 2, 3, 5], ("dpmpp_2m", 20): [1, 2], ("heun", 10): [1, 2]}  # (sampler, steps): every
 
 
-def measure(ddpm, num, sampler, steps, labels=None, w=1.0):
+def measure(ddpm, num, sampler, steps, labels=None, w=1.0, cache_every=1):
     t0 = time.perf_counter()
-    x = generate(ddpm, num, sampler, steps, seed=0, labels=labels, guidance_scale=w)
+    x = generate(ddpm, num, sampler, steps, seed=0, labels=labels, guidance_scale=w, cache_every=cache_every)
     seconds = time.perf_counter() - t0
     quality = image_quality(from_model_range(x), labels)
     calls = network_calls(sampler, steps) * (1 if labels is None or w in (0.0, 1.0) else 2)
-    return {"sampler": sampler, "steps": steps, "network_calls": calls,
+    cache = {} if cache_every == 1 else {"full_network_calls": math.ceil(calls / cache_every)}
+    return {"sampler": sampler, "steps": steps, "network_calls": calls, **cache,
             "seconds_per_1000": round(seconds * 1000 / num, 1),
             **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in quality.items()}}
 
@@ -63,7 +74,7 @@ def retime(ddpm, results, args, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("samplers", "guidance", "timing"))
+    parser.add_argument("mode", choices=("samplers", "guidance", "cache", "timing"))
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--num", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
@@ -82,15 +93,20 @@ def main():
         return retime(ddpm, results, args, out)
     entries = results.setdefault("entries", [])
     if args.mode == "samplers":
-        jobs = [(s, n, None) for s, steps in SAMPLER_GRID.items() for n in steps]
+        jobs = [(s, n, None, 1) for s, steps in SAMPLER_GRID.items() for n in steps]
+    elif args.mode == "cache":
+        jobs = [(s, n, None, every) for (s, n), everys in CACHE_GRID.items() for every in everys]
     else:
-        jobs = [(args.sampler, args.steps, w) for w in GUIDANCE_SCALES]
+        jobs = [(args.sampler, args.steps, w, 1) for w in GUIDANCE_SCALES]
     labels = sample_labels("all", args.num, ddpm.network.config.num_classes) if args.mode == "guidance" else None
-    for sampler, steps, w in jobs:
-        key = {"sampler": sampler, "steps": steps, **({} if w is None else {"guidance_scale": w})}
+    if args.mode == "cache":
+        generate(ddpm, 50, "ddim", 2, seed=0, progress=False)  # warm-up, not timed
+    for sampler, steps, w, every in jobs:
+        key = {"sampler": sampler, "steps": steps, **({} if w is None else {"guidance_scale": w}),
+               **({} if args.mode != "cache" else {"cache_every": every})}
         if any(all(e.get(k) == v for k, v in key.items()) for e in entries if e.get("num_images") == args.num):
             continue
-        entry = measure(ddpm, args.num, sampler, steps, labels, 1.0 if w is None else w)
+        entry = measure(ddpm, args.num, sampler, steps, labels, 1.0 if w is None else w, every)
         entries.append({**key, **entry})
         print(json.dumps({k: v for k, v in entries[-1].items() if k != "class_shares"}), flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)

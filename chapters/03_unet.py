@@ -410,8 +410,8 @@ for size, shape in [(7, (64, 4, 49, 32)), (14, (64, 4, 196, 16))]:
 #
 # `UNetConfig()` is the book's default UNet: channels (32, 64, 128) for the three levels, one ResBlock per
 # level, attention only in the middle, 8 groups, 4 heads. (The book's unconditional checkpoint and its
-# 15-minute recipe use it with additive skips, section 6.) Forward hooks on the blocks that
-# `UNet.forward` calls print each one's input and output shape as a batch of two images goes through. The
+# 15-minute recipe use it with additive skips, section 6.) Forward hooks on the blocks of the forward
+# pass print each one's input and output shape as a batch of two images goes through. The
 # pooling and upsampling between levels are functions, not modules, so they show up as a change of size
 # from one block to the next.
 
@@ -422,7 +422,7 @@ print(cfg)
 
 
 def blocks_called(net):
-    """(name, module) of every block `UNet.forward` calls directly, in the order it calls them."""
+    """(name, module) of every block the forward pass runs, in the order it runs them."""
     def level_blocks(where, i, level):
         named = []
         for j, (res, attn) in enumerate(zip(level.res, level.attn)):

@@ -4,7 +4,7 @@
     train --recipe NAME --out DIR [--evaluate N] [--export PATH]
                                               train (resumes from DIR/state.pt); writes DIR/model.safetensors + .json
     sample --checkpoint PATH --num N --out F.npz [--sampler ddpm|ddim|euler|heun|dpmpp_2m --steps S
-           --eta E --seed K] [--label L|all --guidance-scale W]   (labels for class-conditional checkpoints)
+           --eta E --seed K --cache-every N] [--label L|all --guidance-scale W]   (labels: class-conditional)
     evaluate F.npz                            FID/KID (book classifier features) against the test set, with the
                                               real-vs-real floor at the same sample size
 """
@@ -81,10 +81,13 @@ SAMPLE_BATCH = 100  # images per network call when sampling (see `generate`)
 
 
 def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: float = 0.0,
-             batch_size: int = SAMPLE_BATCH, progress: bool = True, labels=None, guidance_scale: float = 1.0) -> torch.Tensor:
+             batch_size: int = SAMPLE_BATCH, progress: bool = True, labels=None, guidance_scale: float = 1.0,
+             cache_every: int = 1) -> torch.Tensor:
     """`num` images (N, 1, H, W) in [−1, 1], drawn in batches from one seeded generator, with "trailing"
     timestep spacing (the first step starts from pure noise for any number of steps). `labels` (N,)
-    guides a class-conditional model with classifier-free guidance at `guidance_scale`.
+    guides a class-conditional model with classifier-free guidance at `guidance_scale`. `cache_every` > 1
+    runs the whole UNet on every that-many-th call only and reuses its deep features between
+    (`unet.DeepCache`, chapter 05).
 
     The images depend on `batch_size` (the generator's noise is drawn batch by batch). Batches of 100
     keep a 28×28 UNet's activations in the CPU's caches: 1,000 DDIM-50 images of the book's model took
@@ -101,7 +104,8 @@ def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: fl
         guide = {} if labels is None else {"labels": labels[start:start + n], "guidance_scale": guidance_scale}
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out.append(ddpm.sample((n, cfg.in_channels, cfg.image_size, cfg.image_size), device, generator=g,
-                                   num_steps=steps, sampler=sampler, spacing="trailing", **guide, **options).float())
+                                   num_steps=steps, sampler=sampler, spacing="trailing", cache_every=cache_every,
+                                   **guide, **options).float())
     return torch.cat(out)
 
 
@@ -126,7 +130,7 @@ def _sample(args) -> int:
         raise ValueError("--guidance-scale needs --label (a class, or 'all')")
     t0 = time.perf_counter()
     x = generate(ddpm, args.num, args.sampler, args.steps, args.seed, args.eta, args.batch_size,
-                 labels=labels, guidance_scale=args.guidance_scale)
+                 labels=labels, guidance_scale=args.guidance_scale, cache_every=args.cache_every)
     arrays = {"images": datasets.from_model_range(x).numpy()}
     if labels is not None:
         arrays["labels"] = labels.numpy().astype(np.uint8)
@@ -177,6 +181,9 @@ def main(argv=None) -> int:
     sample.add_argument("--guidance-scale", type=float, default=1.0,
                         help="classifier-free guidance w (1 = plain conditional, 0 = unconditional)")
     sample.add_argument("--batch-size", type=int, default=SAMPLE_BATCH)
+    sample.add_argument("--cache-every", type=int, default=1,
+                        help="run the whole UNet on every N-th network call only, reusing its deep features "
+                             "between (DeepCache; 1 = off)")
     sample.add_argument("--out", required=True)
     evaluate = commands.add_parser("evaluate", help="FID/KID of an .npz of images against the test set")
     evaluate.add_argument("file")

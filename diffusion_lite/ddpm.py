@@ -21,6 +21,7 @@ from .guidance import ClassifierFreeGuidance, drop_labels
 from .process import PREDICTION_TYPES, add_noise, training_target
 from .samplers import VARIANCES, sample_loop
 from .schedules import NoiseSchedule
+from .unet import DeepCache
 
 
 class DDPM(nn.Module):
@@ -96,7 +97,7 @@ class DDPM(nn.Module):
     def sample(self, shape, device="cpu", generator: torch.Generator | None = None, variance: str | None = None,
                clip_x0: float | None = None, num_steps: int | None = None, return_trajectory: bool = False,
                sampler: str = "ddpm", spacing: str = "leading", labels=None, guidance_scale: float = 1.0,
-               **step_options):
+               cache_every: int = 1, **step_options):
         """Draw `shape` samples with ancestral sampling (Ho et al. 2020, Algorithm 2), or another sampler.
 
         Noise comes from `generator` (on the CPU) so results repeat on any device. `variance` and
@@ -104,6 +105,7 @@ class DDPM(nn.Module):
         timesteps with the given `spacing`. `sampler` is one of `samplers.STEPS` ("ddim" takes `eta=...`).
         `labels` (an int or (B,)) and `guidance_scale` w apply classifier-free guidance to a
         class-conditional network; without labels such a network samples unconditionally (null class).
+        `cache_every` > 1 reuses a UNet's deep features for that many network calls (`unet.DeepCache`).
         With `return_trajectory=True` also returns the stacked states (num_steps + 1, *shape), x_T first.
         """
         was_training = self.network.training
@@ -117,7 +119,8 @@ class DDPM(nn.Module):
                 raise ValueError(f"variance={variance!r} applies to sampler='ddpm' only, not {sampler!r}")
             if labels is None and guidance_scale != 1.0:
                 raise ValueError("guidance_scale needs labels to guide towards")
-            model = self.network if labels is None else ClassifierFreeGuidance(self.network, labels, guidance_scale)
+            network = self.network if cache_every == 1 else DeepCache(self.network, cache_every)
+            model = network if labels is None else ClassifierFreeGuidance(network, labels, guidance_scale)
             for _, x, _ in sample_loop(model, x, self.schedule, num_steps, sampler, spacing,
                                        prediction_type=self.prediction_type,
                                        clip_x0=self.clip_x0 if clip_x0 is None else clip_x0,

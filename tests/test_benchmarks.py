@@ -49,6 +49,16 @@ def test_the_stored_lever_timings_cover_every_lever_chapter_03_reads():
     assert len(results["layers_ms"]) == 4 and min(results["layers_ms"].values()) > 0
 
 
+def test_the_stored_deep_cache_results_cover_the_grid_chapter_05_reads():
+    sampling = load_script("sampling")
+    entries = json.loads((ROOT / "benchmarks/results/deepcache.json").read_text())["entries"]
+    assert [(e["sampler"], e["steps"], e["cache_every"]) for e in entries] == [
+        (sampler, steps, every) for (sampler, steps), everys in sampling.CACHE_GRID.items() for every in everys]
+    for e in entries:
+        full = e["network_calls"] if e["cache_every"] == 1 else e["full_network_calls"]
+        assert full == -(-e["network_calls"] // e["cache_every"]) and e["fid"] > e["fid_floor"] > 0, e
+
+
 @pytest.mark.parametrize("script, argv, message", [
     ("train_budget", ["--models", "nope"], "unknown model 'nope'; choose from ("),
     ("recipe_search", ["--variants", "nope"], "invalid choice: 'nope'"),

@@ -64,6 +64,8 @@ def test_clear_errors(trained, tmp_path, capsys):
     assert "--label needs a class-conditional checkpoint" in capsys.readouterr().err
     assert main(["sample", "--checkpoint", model, "--batch-size", "0", "--out", str(tmp_path / "y.npz")]) == 1
     assert "batch_size must be >= 1, got 0" in capsys.readouterr().err
+    assert main(["sample", "--checkpoint", model, "--cache-every", "0", "--out", str(tmp_path / "y.npz")]) == 1
+    assert "every must be an integer >= 1 (1 = no reuse), got 0" in capsys.readouterr().err
     assert not (tmp_path / "y.npz").exists()
     assert main(["sample", "--checkpoint", str(tmp_path / "missing"), "--out", "y.npz"]) == 1
     assert "at least one is missing" in capsys.readouterr().err

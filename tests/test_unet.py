@@ -1,10 +1,13 @@
-"""The UNet and its attention: shapes, conditioning, identity at initialisation, config round trip, bad input."""
+"""The UNet and its attention: shapes, conditioning, identity at initialisation, config round trip, bad input;
+DeepCache's reuse of the deep features."""
 import pytest
 import torch
 
 from diffusion_lite import attention as attention_module
 from diffusion_lite.attention import SelfAttention2d
-from diffusion_lite.unet import UNet, UNetConfig
+from diffusion_lite import DDPM
+from diffusion_lite.mlp import MLPDenoiser
+from diffusion_lite.unet import DeepCache, UNet, UNetConfig
 
 
 @pytest.mark.parametrize("cfg", [UNetConfig(), UNetConfig(channels=(16, 32), blocks_per_level=2, attention_levels=(1,),
@@ -116,3 +119,43 @@ def test_bad_inputs():
         net(torch.zeros(1, 3, 28, 28), torch.tensor([0]))
     with pytest.raises(ValueError, match="must be a multiple of 4"):
         net(torch.zeros(1, 1, 30, 30), torch.tensor([0]))
+
+
+@pytest.mark.parametrize("cfg", [UNetConfig(), UNetConfig(skip="add"), UNetConfig(channels=(64, 128), patch_size=2),
+                                 UNetConfig(channels=(16, 32, 64), blocks_per_level=2, attention_levels=(0,)),
+                                 UNetConfig(channels=(32,), num_classes=3)])
+def test_deep_cache_runs_in_full_every_nth_call_and_reuses_the_deep_features_between(cfg):
+    torch.manual_seed(0)
+    net = UNet(cfg)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    xs, ts = torch.randn(5, 2, cfg.in_channels, 28, 28), torch.tensor([[900, 800], [700, 600], [500, 400],
+                                                                      [300, 200], [100, 0]])
+    with torch.no_grad():
+        plain, every1, every3 = DeepCache(net, 1), DeepCache(net, 1), DeepCache(net, 3)
+        assert all(torch.equal(every1(x, t), net(x, t)) for x, t in zip(xs, ts))  # every=1 is the network
+        outs = [every3(x, t) for x, t in zip(xs, ts)]
+        for call, (x, t, out) in enumerate(zip(xs, ts, outs)):
+            full = call % 3 == 0
+            assert torch.equal(out, net(x, t)) == full, call
+            h, emb, skips = net.top_down(x, t)
+            first = xs[call - call % 3], ts[call - call % 3]  # the last full call's input
+            kept = net.deep(*net.top_down(*first)[:2])
+            assert torch.allclose(out, net.top_up(kept, emb, skips), atol=1e-6), call
+    assert plain.calls == 0 and every3.calls == 5
+
+
+def test_sampling_with_deep_cache_is_seeded_and_refuses_what_it_cannot_cache():
+    torch.manual_seed(0)
+    ddpm = DDPM(UNet(UNetConfig(channels=(16, 32), num_groups=4, num_classes=10)), 20)
+    for p in ddpm.network.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    draw = lambda **kw: ddpm.sample((2, 1, 28, 28), generator=torch.Generator().manual_seed(1), num_steps=6,  # noqa: E731
+                                    sampler="ddim", labels=torch.tensor([3, 7]), guidance_scale=2.0, **kw)
+    plain, cached = draw(), draw(cache_every=2)
+    assert torch.equal(draw(cache_every=1), plain) and torch.equal(draw(cache_every=2), cached)
+    assert not torch.equal(cached, plain) and torch.isfinite(cached).all()
+    with pytest.raises(ValueError, match="every must be an integer >= 1 \\(1 = no reuse\\), got 0"):
+        draw(cache_every=0)
+    with pytest.raises(ValueError, match="DeepCache needs a UNet \\(top_down, deep, top_up\\), got MLPDenoiser"):
+        DDPM(MLPDenoiser(), 20).sample((4, 2), num_steps=3, cache_every=2)
