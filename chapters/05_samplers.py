@@ -582,7 +582,8 @@ assert all(heun_10["fid"] < e["fid"] and heun_10["seconds_per_1000"] < e["second
 # the solutions are in `solutions/ch05.py`.
 
 # %%
-from checks.ch05 import check_dpmpp_order, check_euler_step, check_heun_calls, check_sigma  # noqa: E402
+from checks.ch05 import (check_cache_flops, check_dpmpp_order, check_euler_step, check_heun_calls,  # noqa: E402
+                         check_sigma)
 
 # %% [markdown]
 # **Exercise 1.** What is σt = √((1 − ᾱt)/ᾱt) at t = 499 for the book's linear schedule (βt from 1e-4
@@ -615,6 +616,15 @@ check_euler_step(answer);
 # %%
 answer = None  # a float
 check_dpmpp_order(answer);
+
+# %% [markdown]
+# **Exercise 5.** DDIM with 50 steps through `DeepCache(network, 3)`, for the book's checkpoint network:
+# how many times fewer FLOPs per image than the plain network? A full call costs 229 MFLOP per image, a
+# cached call 59 (section 6), and the first call always runs in full.
+
+# %%
+answer = None  # a float
+check_cache_flops(answer);
 
 # %% [markdown]
 # ## Summary

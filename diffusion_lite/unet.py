@@ -195,11 +195,11 @@ class UNet(nn.Module):
 class DeepCache:
     """A UNet that reuses its deep features between sampling steps (Ma et al. 2024, "DeepCache").
 
-    Adjacent steps of a sampler see almost the same image, and what the coarse levels compute changes
-    slowly from one to the next. So every `every`-th call runs the whole network and keeps the features
-    that enter up level 0; the calls between run only level 0 (`top_down`, then `top_up` on the kept
-    features), which costs about 30 % of a full call for the book's UNet. `every=1` is the plain
-    network. Use a new instance for each trajectory: the first call always runs in full.
+    Adjacent steps of a sampler see almost the same image, and the output depends little on how the
+    deep features changed since the step before (chapter 05 measures it). So every `every`-th call runs
+    the whole network and keeps the features that enter up level 0; the calls between run only level 0
+    (`top_down`, then `top_up` on the kept features), about 30 % of a full call for the book's UNet.
+    `every=1` is the plain network. Use a new instance for each trajectory: its first call runs in full.
     """
 
     def __init__(self, network: UNet, every: int):

@@ -9,8 +9,12 @@ import math
 
 import torch
 
+from torch.utils.flop_counter import FlopCounterMode
+
+from diffusion_lite.checkpoints import get_recipe
 from diffusion_lite.samplers import euler_step, network_calls, sample_loop, sigma_at
 from diffusion_lite.schedules import NoiseSchedule
+from diffusion_lite.unet import DeepCache, UNet
 
 from . import close, unanswered, verdict
 
@@ -23,6 +27,8 @@ HEUN_STEPS, HEUN_IMAGES = 25, 1000
 EULER_X, EULER_X0, EULER_T, EULER_S = 0.3, 0.8, 600, 400
 # Exercise 4: DPM-Solver++(2M)'s observed order between these step counts, on N(0, ORACLE_STD²) data.
 ORDER_STEPS, ORACLE_STD = (20, 40), 0.5
+# Exercise 5: the FLOPs saved by DeepCache(network, CACHE_EVERY) over CACHE_CALLS calls (DDIM with 50 steps).
+CACHE_EVERY, CACHE_CALLS = 3, 50
 
 
 def check_sigma(answer) -> bool:
@@ -97,3 +103,34 @@ def check_dpmpp_order(answer) -> bool:
                    f"p = {right:.2f}: well above 2 here, because at 40 steps the error is already down to that "
                    "of the first-order last step, which does not shrink at the same rate; past that the curve "
                    "flattens (and even rises at 80).", hint)
+
+
+def cached_flop_ratio() -> float:
+    """FLOPs of CACHE_CALLS plain calls of the book's checkpoint network over those of the same calls
+    through DeepCache, counted by running both on one image."""
+    torch.manual_seed(0)
+    network = UNet(get_recipe("fashion-ddpm").unet).eval()  # the FLOPs do not depend on the weights
+    x = torch.randn(1, 1, 28, 28)
+    flops = []
+    for model in (network, DeepCache(network, CACHE_EVERY)):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            for t in range(CACHE_CALLS):
+                model(x, torch.tensor([999 - 20 * t]))
+        flops.append(counter.get_total_flops())
+    return flops[0] / flops[1]
+
+
+def check_cache_flops(answer) -> bool:
+    """Exercise 5: 50 full calls against ⌈50/3⌉ full and the rest level-0-only calls."""
+    if unanswered(answer):
+        return False
+    right = cached_flop_ratio()
+    full = -(-CACHE_CALLS // CACHE_EVERY)
+    hint = (f"Count the full calls (the first, then every {CACHE_EVERY}rd) and the cached ones, and what each "
+            "costs per image: a full call 229 MFLOP, a cached one 59 (section 6).")
+    if close(answer, CACHE_CALLS / full, rel=1e-2) or close(answer, CACHE_EVERY, rel=1e-2):
+        hint = "That counts only the full calls: the cached calls still run level 0, 59 MFLOP each."
+    return verdict(close(answer, right, rel=1e-2),
+                   f"{right:.2f}× fewer FLOPs: {full} full calls and {CACHE_CALLS - full} cached ones. The "
+                   "measured time fell by less (52 s to 30 s), as level 0's large maps are the slowest to move "
+                   "through memory.", hint)

@@ -9,8 +9,8 @@ import math
 
 import torch
 
-from checks.ch05 import (EULER_S, EULER_T, EULER_X, EULER_X0, HEUN_IMAGES, HEUN_STEPS, ORACLE_STD, ORDER_STEPS,
-                         SIGMA_T)
+from checks.ch05 import (CACHE_CALLS, CACHE_EVERY, EULER_S, EULER_T, EULER_X, EULER_X0, HEUN_IMAGES, HEUN_STEPS,
+                         ORACLE_STD, ORDER_STEPS, SIGMA_T)
 
 T, BETA_START, BETA_END = 1000, 1e-4, 0.02
 
@@ -62,15 +62,23 @@ def dpmpp_order() -> float:
     return math.log2(error(a) / error(b))
 
 
+def cache_flops() -> float:
+    """Exercise 5: with chapter 05's numbers, 229 MFLOP per full call and 59 per cached call."""
+    full = math.ceil(CACHE_CALLS / CACHE_EVERY)  # calls 0, 3, 6, ..., 48: 17 of them
+    return CACHE_CALLS * 229 / (full * 229 + (CACHE_CALLS - full) * 59)
+
+
 ANSWERS = {
     "check_sigma": lambda: sigma(SIGMA_T),
     "check_heun_calls": heun_calls,
     "check_euler_step": euler_step,
     "check_dpmpp_order": dpmpp_order,
+    "check_cache_flops": cache_flops,
 }
 WRONG = {
     "check_sigma": math.sqrt(1 - alpha_bar(SIGMA_T)),  # the ᾱ view's noise level, not σ
     "check_heun_calls": 2 * HEUN_STEPS * HEUN_IMAGES,  # forgets that the last step is a single call
     "check_euler_step": euler_step() / math.sqrt(alpha_bar(EULER_S)),  # left in the σ view
     "check_dpmpp_order": 1.0,  # "second-order methods have order 2, first-order 1": guessed, not measured
+    "check_cache_flops": CACHE_CALLS / math.ceil(CACHE_CALLS / CACHE_EVERY),  # cached calls taken as free
 }
