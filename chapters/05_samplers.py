@@ -447,9 +447,9 @@ assert live["dpmpp_2m"] < live["ddim"]
 # %% [markdown]
 # ### Cheaper calls: reusing the deep features
 #
-# Every sampler above pays for whole network calls. Chapter 03 showed where a call's time goes: the
-# convolutions, spread over all three levels, at close to what this CPU can compute. So the other way to
-# sample faster is to compute less per call. Adjacent steps of a sampler see nearly the same image, and
+# Every sampler above pays for whole network calls. Chapter 03 showed where a call's work goes:
+# convolutions, spread over all three levels, and that PyTorch's own switches take little off their
+# time. So the other way to sample faster is to compute less per call. Adjacent steps of a sampler see nearly the same image, and
 # DeepCache (Ma et al. 2024) bets that the UNet's coarse levels then compute nearly the same features.
 # The package splits `UNet.forward` into three parts for this: `top_down` (embeddings, `conv_in` and
 # down level 0), `deep` (everything below level 0 and back up, ending in the features that enter up
@@ -496,12 +496,12 @@ for name, m in median_move.items():
     print(f"median over the steps, {name}: {m:.3f}")
 
 # %% [markdown]
-# The bet does not hold as stated: the deep features move 2–30 % from one step to the next (the
+# The bet does not hold as stated: the deep features move 1–30 % from one step to the next (the
 # median is printed above), several times more than ε̂ itself. What makes reuse work anyway is the
 # third curve. Computing ε̂ with the deep features of the step before, instead of fresh ones, changes it
 # by about as much as ε̂ changes from one step to the next anyway: level 0, which is recomputed at every
 # call, and its skip carry most of what ε̂ needs, and the deep part's latest change reaches ε̂ damped by
-# the up block. All three curves climb towards the clean end, where each step removes the most noise
+# the up block. All three curves are highest at the clean end, where each step removes the most noise
 # relative to what is left, so that is where reuse does the most harm.
 
 # %%
@@ -563,8 +563,8 @@ for e in cache_results["entries"]:
 # corrector runs on its own predictor's deep features, and a difference of two nearly equal estimates
 # is exactly what a stale part spoils. So the two ways to sample faster do not add up here, and the
 # better sampler wins outright: Heun-10 without reuse is both faster and better than DDIM-50 with any
-# reuse in the table. Feature reuse pays where a model needs many steps of a first-order sampler
-# (DeepCache was shown on DDIM with 100 steps and more); the book's `generate` leaves it off by default.
+# reuse in the table. Feature reuse pays where a model needs many steps of a first-order sampler; the
+# book's `generate` leaves it off by default.
 
 # %%
 ddim_cached = [e for (sampler, _, every), e in cached.items() if sampler == "ddim" and every > 1]
