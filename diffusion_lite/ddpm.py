@@ -105,7 +105,7 @@ class DDPM(nn.Module):
         timesteps with the given `spacing`. `sampler` is one of `samplers.STEPS` ("ddim" takes `eta=...`).
         `labels` (an int or (B,)) and `guidance_scale` w apply classifier-free guidance to a
         class-conditional network; without labels such a network samples unconditionally (null class).
-        `cache_every` > 1 reuses a UNet's deep features for that many network calls (`unet.DeepCache`).
+        `cache_every` > 1 computes a UNet's deep features on every that-many-th call only (`unet.DeepCache`).
         With `return_trajectory=True` also returns the stacked states (num_steps + 1, *shape), x_T first.
         """
         was_training = self.network.training
