@@ -797,9 +797,9 @@ assert all(search["add-quick-noflip-15"][k]["fid"] < search["add-quick-15"][k]["
 # classifier still tells its samples from real ones; the search above, run again without mirrors,
 # is the way to find what closes more of that gap.
 #
-# The issue's probe keeps its flips (it is the baseline, as specified), and so does chapter 06's
-# `fashion-cfg`, whose checkpoint was trained with them. The book's 15-minute recipe, `fashion-quick`,
-# trains without them, and the wall-clock check below was run that way.
+# The issue's probe keeps its flips (it is the baseline, as specified). The book's other recipes train
+# without them: chapter 06's `fashion-cfg` and the 15-minute `fashion-quick`, with which the
+# wall-clock check below was run.
 
 # %% [markdown]
 # Finally, the check on this CPU with the real wall clock: `benchmarks/train_budget.py --minutes 15`
