@@ -370,7 +370,18 @@ for size, channels in [(28, 32), (14, 64), (7, 128)]:
 # 64, 4 heads of 32 channels) and on the shapes attention at 14×14 would have (4 heads of 16):
 
 # %%
-def attention_milliseconds(fn, shape, repeats=7):
+def median_milliseconds(step, repeats=7):
+    """Median wall time of step() over `repeats` runs, after one warm-up run, in ms."""
+    step()  # the first call allocates and picks kernels
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return 1000 * sorted(times)[repeats // 2]
+
+
+def attention_milliseconds(fn, shape):
     """Median time of forward + backward of fn(q, k, v) under bfloat16 autocast, in ms."""
     gen = torch.Generator().manual_seed(9)
     q, k, v = (torch.randn(shape, generator=gen).requires_grad_() for _ in range(3))
@@ -380,13 +391,7 @@ def attention_milliseconds(fn, shape, repeats=7):
             out = fn(q, k, v)
         out.float().sum().backward()
 
-    step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return 1000 * sorted(times)[repeats // 2]
+    return median_milliseconds(step)
 
 
 print(f"{'level':>6} {'shape (B, heads, HW, d)':>24} {'written out ms':>15} {'fused ms':>9} {'fused / written':>16}")
@@ -762,24 +767,22 @@ plt.show()
 # batch of 64 maps of 32 channels at 28×28, as in level 0 (forward, bfloat16 autocast, median of 7 runs):
 
 # %%
-def milliseconds(layer, inputs, runs=7, calls=5):
-    """Median over `runs` of the milliseconds per forward call under bfloat16 autocast."""
-    times = []
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        layer(inputs)  # warm-up: the first call allocates and picks kernels
-        for _ in range(runs):
-            start = time.perf_counter()
+def forward_milliseconds(layer, inputs, calls=5):
+    """Milliseconds per forward call under bfloat16 autocast: section 4's median of 7 runs of `calls` calls."""
+    def step():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
             for _ in range(calls):
                 layer(inputs)
-            times.append((time.perf_counter() - start) / calls * 1000)
-    return sorted(times)[runs // 2]
+
+    return median_milliseconds(step) / calls
 
 
 maps = torch.randn(64, 32, 28, 28, generator=torch.Generator().manual_seed(0))
 layer_ms = {}
-for name, layer in {"conv 3×3, 32 → 32": nn.Conv2d(32, 32, 3, padding=1), "GroupNorm(8, 32)": nn.GroupNorm(8, 32)}.items():
+level_0_layers = {"conv 3×3, 32 → 32": nn.Conv2d(32, 32, 3, padding=1), "GroupNorm(8, 32)": nn.GroupNorm(8, 32)}
+for name, layer in level_0_layers.items():
     for layout, fmt in (("contiguous", torch.contiguous_format), ("channels_last", torch.channels_last)):
-        layer_ms[name, layout] = milliseconds(layer.to(memory_format=fmt), maps.contiguous(memory_format=fmt))
+        layer_ms[name, layout] = forward_milliseconds(layer.to(memory_format=fmt), maps.contiguous(memory_format=fmt))
     print(f"{name:18s} contiguous {layer_ms[name, 'contiguous']:6.2f} ms    "
           f"channels_last {layer_ms[name, 'channels_last']:6.2f} ms")
 assert layer_ms["GroupNorm(8, 32)", "channels_last"] > 2 * layer_ms["GroupNorm(8, 32)", "contiguous"]
@@ -797,16 +800,17 @@ print(f"benchmarks/levers.py, {levers['date']}, {levers['threads']} threads, tor
       f"the network of the book's checkpoint")
 print(f"{'':26s} {'training':>19s}   {'1,000 × 50 network calls':>26s}")
 print(f"{'':26s} {'images/s':>9s} {'vs bf16':>9s}   {'seconds':>15s} {'vs bf16':>10s}   compile")
+base_images, base_seconds = train["bfloat16"]["images_per_second"], sample["bfloat16"]["seconds_per_1000x50"]
 for lever in sample:
     t, s = train.get(lever), sample[lever]
-    training = (f"{t['images_per_second']:9.0f} {t['images_per_second'] / train['bfloat16']['images_per_second']:8.2f}×"
-                if t else f"{'—':>9s} {'':9s}")
-    compiling = (f"{t['compile_seconds']:.0f} s + {s['compile_seconds']:.0f} s" if "compile_seconds" in s else "")
-    print(f"{lever:26s} {training}   {s['seconds_per_1000x50']:15.1f} "
-          f"{sample['bfloat16']['seconds_per_1000x50'] / s['seconds_per_1000x50']:9.2f}×   {compiling}")
+    training = f"{t['images_per_second']:9.0f} {t['images_per_second'] / base_images:8.2f}×" if t else f"{'—':>9s} {'':9s}"
+    compiling = f"{t['compile_seconds']:.0f} s + {s['compile_seconds']:.0f} s" if "compile_seconds" in s else ""
+    print(f"{lever:26s} {training}   {s['seconds_per_1000x50']:15.1f} {base_seconds / s['seconds_per_1000x50']:9.2f}×   "
+          f"{compiling}")
 layout_cost = train["bfloat16"]["images_per_second"] / train["bfloat16 + channels_last"]["images_per_second"]
 compile_gain = train["bfloat16 + torch.compile"]["images_per_second"] / train["bfloat16"]["images_per_second"]
-assert layout_cost > 1 and sample["bfloat16 + channels_last"]["seconds_per_1000x50"] > sample["bfloat16"]["seconds_per_1000x50"]
+assert layout_cost > 1
+assert sample["bfloat16 + channels_last"]["seconds_per_1000x50"] > sample["bfloat16"]["seconds_per_1000x50"]
 assert 1 < compile_gain < 1.2 and train["bfloat16 + torch.compile"]["compile_seconds"] > 30
 assert sample["float32"]["seconds_per_1000x50"] > 1.5 * sample["bfloat16"]["seconds_per_1000x50"]
 
