@@ -461,22 +461,20 @@ net = ddpm.network.eval()
 moves = {"deep features: change since the step before": [],
          "ε̂: change since the step before": [],
          "ε̂ computed with the deep features of the step before: its error": []}
-previous = None
+last = {}  # the previous call's deep features and output
 
 
 def recording(x, t):
     """The network, split in three, noting how far its deep features and its output moved since the
     last call, and what reusing the last call's deep features would have done to the output."""
-    global previous
     h, emb, skips = net.top_down(x, t)
     kept = net.deep(h, emb)
     out = net.top_up(kept, emb, list(skips))  # top_up takes the skips off the list, so give it a copy
-    if previous is not None:
-        kept_before, out_before = previous
-        stale = net.top_up(kept_before, emb, list(skips))
-        for trace, now, before in zip(moves.values(), (kept, out, out), (kept_before, out_before, stale)):
+    if last:
+        stale = net.top_up(last["kept"], emb, list(skips))
+        for trace, now, before in zip(moves.values(), (kept, out, out), (last["kept"], last["out"], stale)):
             trace.append(float((now - before).norm() / now.norm()))
-    previous = (kept, out)
+    last.update(kept=kept, out=out)
     return out
 
 
