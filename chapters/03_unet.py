@@ -818,7 +818,7 @@ assert sample["float32"]["seconds_per_1000x50"] > 1.5 * sample["bfloat16"]["seco
 # Both "vs bf16" columns are speeds relative to bfloat16 autocast, the book's setting (above 1× is
 # faster). On this CPU, for this network:
 # - **channels_last loses**: 0.93× in training, 0.77× in sampling. The convolution gains a few per cent
-#   in that layout (about 5 against 5.6 ms on one thread above), but GroupNorm becomes 7–9× slower
+#   in that layout (about 5 against 5.5 ms on one thread above), but GroupNorm becomes 7–10× slower
 #   (about 4.5 against 0.5 ms), and every residual block has as many GroupNorms as convolutions. Advice to use
 #   channels_last is mostly written for GPUs, where convolutions dominate even more.
 # - **torch.compile gains 6 %**, in training and in sampling, after 72 s of compiling for training and
