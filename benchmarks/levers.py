@@ -82,9 +82,9 @@ def sampling_speed(lever: str, args) -> dict:
     x = torch.randn(args.batch, 1, 28, 28, dtype=dtype)
     t = torch.full((args.batch,), 500)
 
-    def call():
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.float32
-                                                                               and lever != "float32"):
+    def call():  # autocast for every lever but plain float32 and weights already in bfloat16
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16,
+                                             enabled=lever not in ("float32", "bfloat16 weights")):
             network(x, t)
 
     per_call, extra = timed(call, args)
@@ -125,7 +125,8 @@ def main():
     from diffusion_lite.datasets import load_fashion_mnist, to_model_range
     data = to_model_range(load_fashion_mnist("train")[0][:10_000])
     results = {"date": date.today().isoformat(), "torch": torch.__version__, "threads": args.threads,
-               "machine": platform.processor() or platform.machine(), "training_batch": 64,
+               "machine": platform.processor() or platform.machine(),
+               "training_batch": get_recipe("fashion-ddpm").train.batch_size,
                "sampling_batch": args.batch, "training": {}, "sampling": {}}
     for lever in args.levers:
         if lever != "bfloat16 weights":  # bfloat16 weights would need a float32 master copy to train
