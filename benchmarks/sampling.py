@@ -18,6 +18,13 @@ its seconds are the point:
     .venv/bin/python benchmarks/sampling.py cache --checkpoint data/checkpoints/fashion_ddpm \
         --out benchmarks/results/deepcache.json
 
+`last` draws --num images with a few samplers whose steps end at different timesteps before the final
+step to the clean image: "trailing" spacing (last_t = T/steps − 1) against the steps evenly spaced from
+T − 1 down to a fixed last_t (chapter 05, section 6), on more than one seed where the gap matters:
+
+    .venv/bin/python benchmarks/sampling.py last --checkpoint data/checkpoints/fashion_ddpm \
+        --out benchmarks/results/last_step.json
+
 Results are written after every entry,
 and entries already in --out are kept and skipped, so an interrupted run resumes where it stopped.
 `timing` re-times every entry of --out with --num images on --threads threads and nothing else running,
@@ -44,11 +51,15 @@ from diffusion_lite.samplers import network_calls
 SAMPLER_GRID = {"dpmpp_2m": [5, 10, 20], "ddim": [10, 20, 50], "heun": [5, 10, 25], "ddpm": [20, 100, 1000]}
 GUIDANCE_SCALES = [0.0, 1.0, 2.0, 3.0, 5.0]
 CACHE_GRID = {("ddim", 50): [1, 2, 3, 5], ("dpmpp_2m", 20): [1, 2], ("heun", 10): [1, 2]}  # (sampler, steps): every
+# (sampler, steps, cache_every, seed): last timesteps, None for "trailing"
+LAST_GRID = {("ddim", 50, 1, 0): [None, 49, 74, 99, 124], ("ddim", 50, 1, 1): [None, 74], ("ddim", 50, 1, 2): [None, 74],
+             ("dpmpp_2m", 20, 1, 0): [None, 74, 99], ("heun", 10, 1, 0): [None, 49, 74], ("ddim", 50, 3, 0): [None, 74]}
 
 
-def measure(ddpm, num, sampler, steps, labels=None, w=1.0, cache_every=1):
+def measure(ddpm, num, sampler, steps, labels=None, w=1.0, cache_every=1, last_t=None, seed=0):
     t0 = time.perf_counter()
-    x = generate(ddpm, num, sampler, steps, seed=0, labels=labels, guidance_scale=w, cache_every=cache_every)
+    x = generate(ddpm, num, sampler, steps, seed=seed, labels=labels, guidance_scale=w, cache_every=cache_every,
+                 last_t=last_t)
     seconds = time.perf_counter() - t0
     quality = image_quality(from_model_range(x), labels)
     calls = network_calls(sampler, steps) * (1 if labels is None or w in (0.0, 1.0) else 2)
@@ -74,7 +85,7 @@ def retime(ddpm, results, args, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("samplers", "guidance", "cache", "timing"))
+    parser.add_argument("mode", choices=("samplers", "guidance", "cache", "last", "timing"))
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--num", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
@@ -93,20 +104,23 @@ def main():
         return retime(ddpm, results, args, out)
     entries = results.setdefault("entries", [])
     if args.mode == "samplers":
-        jobs = [(s, n, None, 1) for s, steps in SAMPLER_GRID.items() for n in steps]
+        jobs = [{"sampler": s, "steps": n} for s, steps in SAMPLER_GRID.items() for n in steps]
     elif args.mode == "cache":
-        jobs = [(s, n, None, every) for (s, n), everys in CACHE_GRID.items() for every in everys]
+        jobs = [{"sampler": s, "steps": n, "cache_every": every} for (s, n), everys in CACHE_GRID.items()
+                for every in everys]
+    elif args.mode == "last":
+        jobs = [{"sampler": s, "steps": n, "cache_every": every, "seed": seed, "last_t": last}
+                for (s, n, every, seed), lasts in LAST_GRID.items() for last in lasts]
     else:
-        jobs = [(args.sampler, args.steps, w, 1) for w in GUIDANCE_SCALES]
+        jobs = [{"sampler": args.sampler, "steps": args.steps, "guidance_scale": w} for w in GUIDANCE_SCALES]
     labels = sample_labels("all", args.num, ddpm.network.config.num_classes) if args.mode == "guidance" else None
-    if args.mode == "cache":
+    if args.mode in ("cache", "last"):
         generate(ddpm, 50, "ddim", 2, seed=0, progress=False)  # warm-up, not timed
-    for sampler, steps, w, every in jobs:
-        key = {"sampler": sampler, "steps": steps, **({} if w is None else {"guidance_scale": w}),
-               **({} if args.mode != "cache" else {"cache_every": every})}
+    for key in jobs:
         if any(all(e.get(k) == v for k, v in key.items()) for e in entries if e.get("num_images") == args.num):
             continue
-        entry = measure(ddpm, args.num, sampler, steps, labels, 1.0 if w is None else w, every)
+        options = {"w" if k == "guidance_scale" else k: v for k, v in key.items() if k not in ("sampler", "steps")}
+        entry = measure(ddpm, args.num, key["sampler"], key["steps"], labels, **options)
         entries.append({**key, **entry})
         print(json.dumps({k: v for k, v in entries[-1].items() if k != "class_shares"}), flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@
     train --recipe NAME --out DIR [--evaluate N] [--export PATH]
                                               train (resumes from DIR/state.pt); writes DIR/model.safetensors + .json
     sample --checkpoint PATH --num N --out F.npz [--sampler ddpm|ddim|euler|heun|dpmpp_2m --steps S
-           --eta E --seed K --cache-every N] [--label L|all --guidance-scale W]   (labels: class-conditional)
+           --eta E --seed K --cache-every N --last-t T] [--label L|all --guidance-scale W]
+                                              (labels: class-conditional)
     evaluate F.npz                            FID/KID (book classifier features) against the test set, with the
                                               real-vs-real floor at the same sample size
 """
@@ -82,9 +83,10 @@ SAMPLE_BATCH = 100  # images per network call when sampling (see `generate`)
 
 def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: float = 0.0,
              batch_size: int = SAMPLE_BATCH, progress: bool = True, labels=None, guidance_scale: float = 1.0,
-             cache_every: int = 1) -> torch.Tensor:
+             cache_every: int = 1, last_t: int | None = None) -> torch.Tensor:
     """`num` images (N, 1, H, W) in [−1, 1], drawn in batches from one seeded generator, with "trailing"
-    timestep spacing (the first step starts from pure noise for any number of steps). `labels` (N,)
+    timestep spacing (the first step starts from pure noise for any number of steps), or with `last_t`
+    the steps evenly spaced from t = T − 1 down to t = last_t (chapter 05, section 6). `labels` (N,)
     guides a class-conditional model with classifier-free guidance at `guidance_scale`. `cache_every` > 1
     runs the whole UNet on every that-many-th call only and reuses its deep features between
     (`unet.DeepCache`, chapter 05).
@@ -104,7 +106,8 @@ def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: fl
         guide = {} if labels is None else {"labels": labels[start:start + n], "guidance_scale": guidance_scale}
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out.append(ddpm.sample((n, cfg.in_channels, cfg.image_size, cfg.image_size), device, generator=g,
-                                   num_steps=steps, sampler=sampler, spacing="trailing", cache_every=cache_every,
+                                   num_steps=steps, sampler=sampler, cache_every=cache_every,
+                                   spacing="trailing" if last_t is None else "linspace", last_t=last_t,
                                    **guide, **options).float())
     return torch.cat(out)
 
@@ -130,7 +133,7 @@ def _sample(args) -> int:
         raise ValueError("--guidance-scale needs --label (a class, or 'all')")
     t0 = time.perf_counter()
     x = generate(ddpm, args.num, args.sampler, args.steps, args.seed, args.eta, args.batch_size,
-                 labels=labels, guidance_scale=args.guidance_scale, cache_every=args.cache_every)
+                 labels=labels, guidance_scale=args.guidance_scale, cache_every=args.cache_every, last_t=args.last_t)
     arrays = {"images": datasets.from_model_range(x).numpy()}
     if labels is not None:
         arrays["labels"] = labels.numpy().astype(np.uint8)
@@ -184,6 +187,9 @@ def main(argv=None) -> int:
     sample.add_argument("--cache-every", type=int, default=1,
                         help="run the whole UNet on every N-th network call only, reusing its deep features "
                              "between (DeepCache; 1 = off)")
+    sample.add_argument("--last-t", type=int,
+                        help="space the steps evenly from t = T-1 down to this t, then step to the clean image "
+                             "(default: 'trailing' spacing, which ends at t = T/steps - 1)")
     sample.add_argument("--out", required=True)
     evaluate = commands.add_parser("evaluate", help="FID/KID of an .npz of images against the test set")
     evaluate.add_argument("file")

@@ -97,12 +97,12 @@ class DDPM(nn.Module):
     def sample(self, shape, device="cpu", generator: torch.Generator | None = None, variance: str | None = None,
                clip_x0: float | None = None, num_steps: int | None = None, return_trajectory: bool = False,
                sampler: str = "ddpm", spacing: str = "leading", labels=None, guidance_scale: float = 1.0,
-               cache_every: int = 1, **step_options):
+               cache_every: int = 1, last_t: int | None = None, **step_options):
         """Draw `shape` samples with ancestral sampling (Ho et al. 2020, Algorithm 2), or another sampler.
 
         Noise comes from `generator` (on the CPU) so results repeat on any device. `variance` and
         `clip_x0` override the model's defaults for this call; `num_steps` < T visits a subset of the
-        timesteps with the given `spacing`. `sampler` is one of `samplers.STEPS` ("ddim" takes `eta=...`).
+        timesteps with the given `spacing` (with "linspace", down to `last_t`). `sampler` is one of `samplers.STEPS` ("ddim" takes `eta=...`).
         `labels` (an int or (B,)) and `guidance_scale` w apply classifier-free guidance to a
         class-conditional network; without labels such a network samples unconditionally (null class).
         `cache_every` > 1 computes a UNet's deep features on every that-many-th call only (`unet.DeepCache`).
@@ -124,7 +124,7 @@ class DDPM(nn.Module):
             for _, x, _ in sample_loop(model, x, self.schedule, num_steps, sampler, spacing,
                                        prediction_type=self.prediction_type,
                                        clip_x0=self.clip_x0 if clip_x0 is None else clip_x0,
-                                       generator=generator, **step_options):
+                                       generator=generator, last_t=last_t, **step_options):
                 if return_trajectory:
                     states.append(x.cpu())
         finally:

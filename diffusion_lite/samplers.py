@@ -141,13 +141,13 @@ def network_calls(sampler: str, num_steps: int) -> int:
 
 def sample_loop(model: Callable, x: torch.Tensor, schedule: NoiseSchedule, num_steps: int | None = None,
                 sampler: str = "ddpm", spacing: str = "leading", prediction_type: str = "epsilon",
-                clip_x0: float | None = None, generator: torch.Generator | None = None,
+                clip_x0: float | None = None, generator: torch.Generator | None = None, last_t: int | None = None,
                 **step_options) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
     """Run a sampler from x = x_T, yielding (t, x_s, x̂0) after each step; the last x is the sample.
 
     `model(x_t, t_batch)` returns the network's output (ε̂, x̂0 or v̂ by `prediction_type`).
-    `num_steps` of the T training steps are visited with the given `spacing` (all T by default).
-    `clip_x0` clamps x̂0 to [−clip_x0, clip_x0] before the step (images live in [−1, 1]).
+    `num_steps` of the T training steps are visited with the given `spacing` (all T by default), ending
+    at `last_t` with the "linspace" spacing (`schedules.timesteps`). `clip_x0` clamps x̂0 to [−clip_x0, clip_x0] before the step (images live in [−1, 1]).
     """
     if sampler not in STEPS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {tuple(STEPS)}")
@@ -160,7 +160,7 @@ def sample_loop(model: Callable, x: torch.Tensor, schedule: NoiseSchedule, num_s
         x0_hat, _ = predicted_x0_eps(schedule, x, t, model(x, t_batch), prediction_type)
         return x0_hat if clip_x0 is None else x0_hat.clamp(-clip_x0, clip_x0)
 
-    ts = make_timesteps(schedule.num_timesteps, num_steps or schedule.num_timesteps, spacing).tolist()
+    ts = make_timesteps(schedule.num_timesteps, num_steps or schedule.num_timesteps, spacing, last_t).tolist()
     previous = None
     for i, t in enumerate(ts):
         s = ts[i + 1] if i + 1 < len(ts) else -1

@@ -144,23 +144,32 @@ class NoiseSchedule:
         return int(below[0]) if len(below) else self.num_timesteps
 
 
-def timesteps(num_train_timesteps: int, num_steps: int, spacing: str = "leading") -> torch.Tensor:
+def timesteps(num_train_timesteps: int, num_steps: int, spacing: str = "leading",
+              last_t: int | None = None) -> torch.Tensor:
     """The decreasing timesteps a sampler visits when it takes `num_steps` of the T training steps.
 
     As diffusers' `DDIMScheduler.set_timesteps` defines them (Lin et al. 2024, Table 2, compares them):
     - "leading": 0, k, 2k, ... with k = T // num_steps (never visits t = T−1: the last step is skipped);
     - "trailing": T−1, T−1−T/n, ... rounded (starts at the last, noisiest step);
-    - "linspace": num_steps points evenly spaced on [0, T−1], rounded.
+    - "linspace": num_steps points evenly spaced on [last_t, T−1], rounded (last_t = 0 by default).
+    When n divides T, "trailing" is "linspace" with last_t = T/n − 1: the last noise level it visits
+    before the final step to the clean image moves with the number of steps (chapter 05, section 6).
     """
     if not 1 <= num_steps <= num_train_timesteps:
         raise ValueError(f"num_steps must be in [1, {num_train_timesteps}] (the training T), got {num_steps!r}")
+    if last_t is not None and spacing != "linspace":
+        raise ValueError(f"last_t sets where the 'linspace' spacing ends; it does not apply to {spacing!r}")
+    last = 0 if last_t is None else last_t
+    if isinstance(last, bool) or not isinstance(last, int) or not 0 <= last <= num_train_timesteps - num_steps:
+        raise ValueError(f"last_t must be an integer in [0, {num_train_timesteps - num_steps}] for {num_steps} "
+                         f"steps of T = {num_train_timesteps}, got {last_t!r}")
     if spacing == "leading":
         ts = np.arange(0, num_steps) * (num_train_timesteps // num_steps)
         ts = ts[::-1]
     elif spacing == "trailing":
         ts = np.round(np.arange(num_train_timesteps, 0, -num_train_timesteps / num_steps)) - 1
     elif spacing == "linspace":
-        ts = np.linspace(0, num_train_timesteps - 1, num_steps).round()[::-1]
+        ts = np.linspace(last, num_train_timesteps - 1, num_steps).round()[::-1]
     else:
         raise ValueError(f"unknown timestep spacing {spacing!r}; choose one of {SPACINGS}")
     return torch.from_numpy(ts.astype(np.int64).copy())

@@ -59,6 +59,14 @@ def test_the_stored_deep_cache_results_cover_the_grid_chapter_05_reads():
         assert full == -(-e["network_calls"] // e["cache_every"]) and e["fid"] > e["fid_floor"] > 0, e
 
 
+def test_the_stored_last_step_results_cover_the_grid_chapter_05_reads():
+    sampling = load_script("sampling")
+    entries = json.loads((ROOT / "benchmarks/results/last_step.json").read_text())["entries"]
+    assert [(e["sampler"], e["steps"], e["cache_every"], e["seed"], e["last_t"]) for e in entries] == [
+        (*key, last) for key, lasts in sampling.LAST_GRID.items() for last in lasts]
+    assert all(e["num_images"] == 1000 and e["fid"] > e["fid_floor"] > 0 for e in entries)
+
+
 @pytest.mark.parametrize("script, argv, message", [
     ("train_budget", ["--models", "nope"], "unknown model 'nope'; choose from ("),
     ("recipe_search", ["--variants", "nope"], "invalid choice: 'nope'"),

@@ -53,6 +53,19 @@ def test_sample_writes_the_npz_contract_and_evaluate_reads_it(trained, capsys):
     assert report["num_images"] == 6 and report["fid"] > 0 and len(report["class_shares"]) == 10
 
 
+def test_sample_last_t_spaces_the_steps_down_to_it(trained):
+    """--last-t = T/steps − 1 is the default "trailing" spacing (T = 50 here); another last t changes the images."""
+    def images(*extra):
+        out = trained / "last.npz"
+        assert main(["sample", "--checkpoint", str(trained / "run" / "model"), "--num", "3", "--steps", "5",
+                     *extra, "--out", str(out)]) == 0
+        with np.load(out) as f:
+            return f["images"]
+    trailing = images()
+    assert np.array_equal(images("--last-t", "9"), trailing)
+    assert not np.array_equal(images("--last-t", "20"), trailing)
+
+
 def test_clear_errors(trained, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["sample", "--checkpoint", "x", "--sampler", "plms", "--out", "y.npz"])
@@ -66,6 +79,8 @@ def test_clear_errors(trained, tmp_path, capsys):
     assert "batch_size must be >= 1, got 0" in capsys.readouterr().err
     assert main(["sample", "--checkpoint", model, "--cache-every", "0", "--out", str(tmp_path / "y.npz")]) == 1
     assert "every must be an integer >= 1 (1 = no reuse), got 0" in capsys.readouterr().err
+    assert main(["sample", "--checkpoint", model, "--steps", "4", "--last-t", "47", "--out", str(tmp_path / "y.npz")]) == 1
+    assert "last_t must be an integer in [0, 46] for 4 steps of T = 50, got 47" in capsys.readouterr().err
     assert not (tmp_path / "y.npz").exists()
     assert main(["sample", "--checkpoint", str(tmp_path / "missing"), "--out", "y.npz"]) == 1
     assert "at least one is missing" in capsys.readouterr().err

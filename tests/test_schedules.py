@@ -78,11 +78,29 @@ def test_timestep_spacings_known_values(spacing, T, n, expected):
     assert timesteps(T, n, spacing).tolist() == expected
 
 
+@pytest.mark.parametrize("n", [1, 10, 20, 50, 125])
+def test_trailing_is_linspace_ending_at_T_over_n_minus_1(n):
+    """When n divides T, the two spacings agree: "trailing" fixes where the steps end to T/n − 1."""
+    assert torch.equal(timesteps(1000, n, "trailing"), timesteps(1000, n, "linspace", last_t=1000 // n - 1))
+
+
+def test_linspace_ends_at_last_t():
+    ts = timesteps(1000, 50, "linspace", last_t=74)
+    assert ts[0] == 999 and ts[-1] == 74 and len(set(ts.tolist())) == 50 and bool((ts[:-1] > ts[1:]).all())
+    assert torch.equal(timesteps(1000, 50, "linspace", last_t=0), timesteps(1000, 50, "linspace"))
+    assert timesteps(10, 4, "linspace", last_t=6).tolist() == [9, 8, 7, 6]  # the largest last_t: consecutive steps
+
+
 def test_timestep_bad_input():
     with pytest.raises(ValueError, match="num_steps must be in \\[1, 10\\]"):
         timesteps(10, 11)
     with pytest.raises(ValueError, match="choose one of \\('leading', 'trailing', 'linspace'\\)"):
         timesteps(10, 5, "even")
+    with pytest.raises(ValueError, match="last_t sets where the 'linspace' spacing ends; it does not apply to 'trailing'"):
+        timesteps(10, 5, "trailing", last_t=2)
+    for bad in (7, -1, 2.0, True):
+        with pytest.raises(ValueError, match="last_t must be an integer in \\[0, 6\\] for 4 steps of T = 10, got"):
+            timesteps(10, 4, "linspace", last_t=bad)
 
 
 # ------------------------------------------------------------------ cross-checks against diffusers
