@@ -25,6 +25,14 @@ T − 1 down to a fixed last_t (chapter 05, section 6), on more than one seed wh
     .venv/bin/python benchmarks/sampling.py last --checkpoint data/checkpoints/fashion_ddpm \
         --out benchmarks/results/last_step.json
 
+`formats` draws --num DDIM-50 images with the network in float32, under bfloat16 autocast (the book's
+setting) and with its weights stored in bfloat16 (no autocast), the number formats that
+`benchmarks/levers.py` times (chapter 03, section 6), on three seeds, and records seconds and FID/KID;
+float32 and autocast again with the steps ending at t = 74 (as in `last`):
+
+    .venv/bin/python benchmarks/sampling.py formats --checkpoint data/checkpoints/fashion_ddpm \
+        --out benchmarks/results/formats.json
+
 Results are written after every entry,
 and entries already in --out are kept and skipped, so an interrupted run resumes where it stopped.
 `timing` re-times every entry of --out with --num images on --threads threads and nothing else running,
@@ -34,6 +42,7 @@ and replaces its seconds per 1,000 images (the quality runs may share the machin
         --out benchmarks/results/samplers.json
 """
 import argparse
+import copy
 import json
 import math
 import platform
@@ -51,15 +60,35 @@ from diffusion_lite.samplers import network_calls
 SAMPLER_GRID = {"dpmpp_2m": [5, 10, 20], "ddim": [10, 20, 50], "heun": [5, 10, 25], "ddpm": [20, 100, 1000]}
 GUIDANCE_SCALES = [0.0, 1.0, 2.0, 3.0, 5.0]
 CACHE_GRID = {("ddim", 50): [1, 2, 3, 5], ("dpmpp_2m", 20): [1, 2], ("heun", 10): [1, 2]}  # (sampler, steps): every
+FORMATS = ("float32", "bfloat16 autocast", "bfloat16 weights")  # how the network computes, for `formats`
+FORMAT_SEEDS = (0, 1, 2)  # each format with trailing spacing; float32 and autocast also ending at t = 74
 # (sampler, steps, cache_every, seed): last timesteps, None for "trailing"
-LAST_GRID = {("ddim", 50, 1, 0): [None, 49, 74, 99, 124], ("ddim", 50, 1, 1): [None, 74], ("ddim", 50, 1, 2): [None, 74],
-             ("dpmpp_2m", 20, 1, 0): [None, 74, 99], ("heun", 10, 1, 0): [None, 49, 74], ("ddim", 50, 3, 0): [None, 74]}
+LAST_GRID = {("ddim", 50, 1, 0): [None, 49, 74, 99, 124], ("ddim", 50, 1, 1): [None, 74],
+             ("ddim", 50, 1, 2): [None, 74], ("dpmpp_2m", 20, 1, 0): [None, 74, 99], ("heun", 10, 1, 0): [None, 49, 74], ("ddim", 50, 3, 0): [None, 74]}
 
 
-def measure(ddpm, num, sampler, steps, labels=None, w=1.0, cache_every=1, last_t=None, seed=0):
-    t0 = time.perf_counter()
-    x = generate(ddpm, num, sampler, steps, seed=seed, labels=labels, guidance_scale=w, cache_every=cache_every,
-                 last_t=last_t)
+class Bfloat16Weights(torch.nn.Module):
+    """A copy of `network` with its weights in bfloat16, run without autocast: inputs cast in, outputs out."""
+
+    def __init__(self, network):
+        super().__init__()
+        self.network, self.config = copy.deepcopy(network).to(torch.bfloat16), network.config
+
+    def forward(self, x, t, *args):
+        return self.network(x.to(torch.bfloat16), t, *args).float()
+
+
+def measure(ddpm, num, sampler, steps, labels=None, w=1.0, cache_every=1, last_t=None, seed=0,
+            format="bfloat16 autocast"):
+    network = ddpm.network
+    if format == "bfloat16 weights":
+        ddpm.network = Bfloat16Weights(network)
+    try:
+        t0 = time.perf_counter()
+        x = generate(ddpm, num, sampler, steps, seed=seed, labels=labels, guidance_scale=w, cache_every=cache_every,
+                     last_t=last_t, bf16=format == "bfloat16 autocast")
+    finally:
+        ddpm.network = network
     seconds = time.perf_counter() - t0
     quality = image_quality(from_model_range(x), labels)
     calls = network_calls(sampler, steps) * (1 if labels is None or w in (0.0, 1.0) else 2)
@@ -85,7 +114,7 @@ def retime(ddpm, results, args, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("samplers", "guidance", "cache", "last", "timing"))
+    parser.add_argument("mode", choices=("samplers", "guidance", "cache", "last", "formats", "timing"))
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--num", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
@@ -111,10 +140,13 @@ def main():
     elif args.mode == "last":
         jobs = [{"sampler": s, "steps": n, "cache_every": every, "seed": seed, "last_t": last}
                 for (s, n, every, seed), lasts in LAST_GRID.items() for last in lasts]
+    elif args.mode == "formats":
+        jobs = [{"sampler": "ddim", "steps": 50, "seed": seed, "format": f, "last_t": last}
+                for last, formats in ((None, FORMATS), (74, FORMATS[:2])) for seed in FORMAT_SEEDS for f in formats]
     else:
         jobs = [{"sampler": args.sampler, "steps": args.steps, "guidance_scale": w} for w in GUIDANCE_SCALES]
     labels = sample_labels("all", args.num, ddpm.network.config.num_classes) if args.mode == "guidance" else None
-    if args.mode in ("cache", "last"):
+    if args.mode in ("cache", "last", "formats"):
         generate(ddpm, 50, "ddim", 2, seed=0, progress=False)  # warm-up, not timed
     for key in jobs:
         if any(all(e.get(k) == v for k, v in key.items()) for e in entries if e.get("num_images") == args.num):

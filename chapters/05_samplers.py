@@ -591,8 +591,8 @@ assert all(heun_10["fid"] < e["fid"] and heun_10["seconds_per_1000"] < e["second
 last_results = json.loads(Path("../benchmarks/results/last_step.json").read_text())
 T = ddpm.schedule.num_timesteps
 ends = {}  # (sampler, steps, cache_every, seed, last t) -> entry
-print(f"{'sampler':9s} {'steps':>5s} {'every':>5s} {'seed':>4s} {'last t':>6s} {'σ there':>7s} {'FID':>6s} {'KID':>6s} "
-      f"{'s/1000 img':>11s}")
+print(f"{'sampler':9s} {'steps':>5s} {'every':>5s} {'seed':>4s} {'last t':>6s} {'σ there':>7s} {'FID':>6s} "
+      f"{'KID':>6s} {'s/1000 img':>11s}")
 for e in last_results["entries"]:
     last = T // e["steps"] - 1 if e["last_t"] is None else e["last_t"]  # "trailing" ends at T/n − 1
     ends[e["sampler"], e["steps"], e["cache_every"], e["seed"], last] = e
@@ -617,7 +617,8 @@ print("* the trailing spacing's own end")
 
 # %%
 fid_at = {key: e["fid"] for key, e in ends.items()}
-ddim_ends = {last: fid for (sampler, _, every, seed, last), fid in fid_at.items() if (sampler, every, seed) == ("ddim", 1, 0)}
+ddim_ends = {last: fid for (sampler, _, every, seed, last), fid in fid_at.items()
+             if (sampler, every, seed) == ("ddim", 1, 0)}
 assert max(ddim_ends, key=ddim_ends.get) == 19 and all(ddim_ends[last] < ddim_ends[19] - 3 for last in (49, 74, 99))
 for seed in (0, 1, 2):
     trailing, at_74 = ends["ddim", 50, 1, seed, 19], ends["ddim", 50, 1, seed, 74]

@@ -102,7 +102,8 @@ class DDPM(nn.Module):
 
         Noise comes from `generator` (on the CPU) so results repeat on any device. `variance` and
         `clip_x0` override the model's defaults for this call; `num_steps` < T visits a subset of the
-        timesteps with the given `spacing` (with "linspace", down to `last_t`). `sampler` is one of `samplers.STEPS` ("ddim" takes `eta=...`).
+        timesteps with the given `spacing` (with "linspace", down to `last_t`). `sampler` is one of
+        `samplers.STEPS` ("ddim" takes `eta=...`).
         `labels` (an int or (B,)) and `guidance_scale` w apply classifier-free guidance to a
         class-conditional network; without labels such a network samples unconditionally (null class).
         `cache_every` > 1 computes a UNet's deep features on every that-many-th call only (`unet.DeepCache`).

@@ -67,6 +67,16 @@ def test_the_stored_last_step_results_cover_the_grid_chapter_05_reads():
     assert all(e["num_images"] == 1000 and e["fid"] > e["fid_floor"] > 0 for e in entries)
 
 
+def test_the_stored_number_format_results_cover_every_format_chapter_03_reads():
+    sampling = load_script("sampling")
+    entries = json.loads((ROOT / "benchmarks/results/formats.json").read_text())["entries"]
+    assert [(e["last_t"], e["seed"], e["format"]) for e in entries] == [
+        (last, seed, f) for last, formats in ((None, sampling.FORMATS), (74, sampling.FORMATS[:2]))
+        for seed in sampling.FORMAT_SEEDS for f in formats]
+    assert all((e["sampler"], e["steps"], e["num_images"]) == ("ddim", 50, 1000) and e["fid"] > e["fid_floor"] > 0
+               for e in entries)
+
+
 @pytest.mark.parametrize("script, argv, message", [
     ("train_budget", ["--models", "nope"], "unknown model 'nope'; choose from ("),
     ("recipe_search", ["--variants", "nope"], "invalid choice: 'nope'"),

@@ -7,6 +7,7 @@ import torch
 
 from diffusion_lite.__main__ import main
 from diffusion_lite.checkpoints import RECIPES, Recipe, build_ddpm, get_recipe, load_model, save_model
+from diffusion_lite.datasets import from_model_range
 
 TINY = {"unet": {"channels": [16, 32], "mid_attention": True}, "ddpm": {"timesteps": 50},
         "train": {"steps": 3, "batch_size": 8, "warmup_steps": 1, "checkpoint_every": 2}}
@@ -53,6 +54,22 @@ def test_sample_writes_the_npz_contract_and_evaluate_reads_it(trained, capsys):
     assert report["num_images"] == 6 and report["fid"] > 0 and len(report["class_shares"]) == 10
 
 
+def test_generate_runs_the_network_in_float32_when_asked(trained):
+    """bf16=False is the plain float32 sampler, without autocast; the default (bfloat16 autocast) differs."""
+    from diffusion_lite.__main__ import generate
+    ddpm, _, _ = load_model(trained / "run" / "model")
+    in_float32 = generate(ddpm, 3, "ddim", 5, seed=2, progress=False, bf16=False)
+    plain = ddpm.sample((3, 1, 28, 28), generator=torch.Generator().manual_seed(2), num_steps=5, sampler="ddim",
+                        spacing="trailing")
+    assert torch.equal(in_float32, plain)
+    assert not torch.equal(generate(ddpm, 3, "ddim", 5, seed=2, progress=False), in_float32)
+    out = trained / "f32.npz"
+    assert main(["sample", "--checkpoint", str(trained / "run" / "model"), "--num", "3", "--steps", "5", "--seed", "2",
+                 "--float32", "--out", str(out)]) == 0
+    with np.load(out) as f:
+        assert np.array_equal(f["images"], from_model_range(in_float32).numpy())
+
+
 def test_sample_last_t_spaces_the_steps_down_to_it(trained):
     """--last-t = T/steps − 1 is the default "trailing" spacing (T = 50 here); another last t changes the images."""
     def images(*extra):
@@ -79,7 +96,8 @@ def test_clear_errors(trained, tmp_path, capsys):
     assert "batch_size must be >= 1, got 0" in capsys.readouterr().err
     assert main(["sample", "--checkpoint", model, "--cache-every", "0", "--out", str(tmp_path / "y.npz")]) == 1
     assert "every must be an integer >= 1 (1 = no reuse), got 0" in capsys.readouterr().err
-    assert main(["sample", "--checkpoint", model, "--steps", "4", "--last-t", "47", "--out", str(tmp_path / "y.npz")]) == 1
+    assert main(["sample", "--checkpoint", model, "--steps", "4", "--last-t", "47",
+                 "--out", str(tmp_path / "y.npz")]) == 1
     assert "last_t must be an integer in [0, 46] for 4 steps of T = 50, got 47" in capsys.readouterr().err
     assert not (tmp_path / "y.npz").exists()
     assert main(["sample", "--checkpoint", str(tmp_path / "missing"), "--out", "y.npz"]) == 1
