@@ -688,7 +688,7 @@ assert sharp["DDIM-50, last t = 74 (100)"] < sharp["DDIM-50, last t = 19 (100)"]
 
 # %%
 from checks.ch05 import (check_cache_flops, check_dpmpp_order, check_euler_step, check_heun_calls,  # noqa: E402
-                         check_sigma)
+                         check_last_t, check_sigma)
 
 # %% [markdown]
 # **Exercise 1.** What is σt = √((1 − ᾱt)/ᾱt) at t = 499 for the book's linear schedule (βt from 1e-4
@@ -730,6 +730,15 @@ check_dpmpp_order(answer);
 # %%
 answer = None  # a float
 check_cache_flops(answer);
+
+# %% [markdown]
+# **Exercise 6.** DDIM with 30 steps and "trailing" spacing (T = 1,000): at which t does it call the
+# network for the last time, before its last step jumps to the clean image? Work it out from the
+# spacing's definition (section 2 and `schedules.timesteps`), not by calling `timesteps`.
+
+# %%
+answer = None  # an integer
+check_last_t(answer);
 
 # %% [markdown]
 # ## Summary

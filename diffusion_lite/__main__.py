@@ -87,7 +87,7 @@ def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: fl
     """`num` images (N, 1, H, W) in [−1, 1], drawn in batches from one seeded generator, with "trailing"
     timestep spacing (the first step starts from pure noise for any number of steps), or with `last_t`
     the steps evenly spaced from t = T − 1 down to t = last_t (chapter 05, section 6). The network runs
-    under bfloat16 autocast, or in float32 with `bf16=False` (about 1.7× slower, chapter 03). `labels` (N,)
+    under bfloat16 autocast, or in float32 with `bf16=False` (about 1.8× slower, chapter 03). `labels` (N,)
     guides a class-conditional model with classifier-free guidance at `guidance_scale`. `cache_every` > 1
     runs the whole UNet on every that-many-th call only and reuses its deep features between
     (`unet.DeepCache`, chapter 05).

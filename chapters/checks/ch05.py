@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from diffusion_lite.checkpoints import get_recipe
 from diffusion_lite.samplers import euler_step, network_calls, sample_loop, sigma_at
-from diffusion_lite.schedules import NoiseSchedule
+from diffusion_lite.schedules import NoiseSchedule, timesteps
 from diffusion_lite.unet import DeepCache, UNet
 
 from . import close, unanswered, verdict
@@ -29,6 +29,8 @@ EULER_X, EULER_X0, EULER_T, EULER_S = 0.3, 0.8, 600, 400
 ORDER_STEPS, ORACLE_STD = (20, 40), 0.5
 # Exercise 5: the FLOPs saved by DeepCache(network, CACHE_EVERY) over CACHE_CALLS calls (DDIM with 50 steps).
 CACHE_EVERY, CACHE_CALLS = 3, 50
+# Exercise 6: the last timestep that "trailing" spacing visits with this many steps (T = 1,000).
+LAST_STEPS = 30
 
 
 def check_sigma(answer) -> bool:
@@ -134,3 +136,20 @@ def check_cache_flops(answer) -> bool:
                    f"{right:.2f}× fewer FLOPs: {full} full calls and {CACHE_CALLS - full} cached ones. The "
                    "measured time fell by less (52 s to 30 s), as level 0's large maps are the slowest to move "
                    "through memory.", hint)
+
+
+def check_last_t(answer) -> bool:
+    """Exercise 6: the last t of "trailing" spacing, from the package's `timesteps`."""
+    if unanswered(answer):
+        return False
+    T = SCHEDULE.num_timesteps
+    right = int(timesteps(T, LAST_STEPS, "trailing")[-1])
+    hint = (f"Trailing spacing visits round(T − k·T/n) − 1 for k = 0, ..., n − 1; take k = n − 1 with "
+            f"n = {LAST_STEPS}.")
+    if close(answer, 0):
+        hint = "t = 0 is where 'leading' and 'linspace' spacing end; trailing stops short of it."
+    elif close(answer, round(T / LAST_STEPS)):
+        hint = "Off by one: timesteps count from 0, so trailing spacing starts at T − 1 = 999, not at 1,000."
+    return verdict(close(answer, right), f"t = {right} (σ ≈ {sigma_at(SCHEDULE, right):.2f}): from there the last "
+                   "step jumps to x̂0. With trailing spacing that end moves with the number of steps; `last_t` "
+                   "fixes it.", hint)

@@ -10,7 +10,7 @@ import math
 import torch
 
 from checks.ch05 import (CACHE_CALLS, CACHE_EVERY, EULER_S, EULER_T, EULER_X, EULER_X0, HEUN_IMAGES, HEUN_STEPS,
-                         ORACLE_STD, ORDER_STEPS, SIGMA_T)
+                         LAST_STEPS, ORACLE_STD, ORDER_STEPS, SIGMA_T)
 
 T, BETA_START, BETA_END = 1000, 1e-4, 0.02
 
@@ -68,12 +68,18 @@ def cache_flops() -> float:
     return CACHE_CALLS * 229 / (full * 229 + (CACHE_CALLS - full) * 59)
 
 
+def last_t() -> int:
+    """Exercise 6: trailing spacing visits round(T − k·T/n) − 1, k = 0, ..., n − 1; the last is k = n − 1."""
+    return round(T - (LAST_STEPS - 1) * T / LAST_STEPS) - 1  # round(33.3) − 1 = 32
+
+
 ANSWERS = {
     "check_sigma": lambda: sigma(SIGMA_T),
     "check_heun_calls": heun_calls,
     "check_euler_step": euler_step,
     "check_dpmpp_order": dpmpp_order,
     "check_cache_flops": cache_flops,
+    "check_last_t": last_t,
 }
 WRONG = {
     "check_sigma": math.sqrt(1 - alpha_bar(SIGMA_T)),  # the ᾱ view's noise level, not σ
@@ -81,4 +87,5 @@ WRONG = {
     "check_euler_step": euler_step() / math.sqrt(alpha_bar(EULER_S)),  # left in the σ view
     "check_dpmpp_order": 1.0,  # "second-order methods have order 2, first-order 1": guessed, not measured
     "check_cache_flops": CACHE_CALLS / math.ceil(CACHE_CALLS / CACHE_EVERY),  # cached calls taken as free
+    "check_last_t": round(T / LAST_STEPS),  # T/n, forgetting that timesteps count from 0
 }
