@@ -63,8 +63,9 @@ CACHE_GRID = {("ddim", 50): [1, 2, 3, 5], ("dpmpp_2m", 20): [1, 2], ("heun", 10)
 FORMATS = ("float32", "bfloat16 autocast", "bfloat16 weights")  # how the network computes, for `formats`
 FORMAT_SEEDS = (0, 1, 2)  # each format with trailing spacing; float32 and autocast also ending at t = 74
 # (sampler, steps, cache_every, seed): last timesteps, None for "trailing"
-LAST_GRID = {("ddim", 50, 1, 0): [None, 49, 74, 99, 124], ("ddim", 50, 1, 1): [None, 74],
-             ("ddim", 50, 1, 2): [None, 74], ("dpmpp_2m", 20, 1, 0): [None, 74, 99], ("heun", 10, 1, 0): [None, 49, 74], ("ddim", 50, 3, 0): [None, 74]}
+LAST_GRID = {("ddim", 50, 1, 0): [None, 49, 74, 99, 124], **{("ddim", 50, 1, seed): [None, 74] for seed in (1, 2)},
+             ("dpmpp_2m", 20, 1, 0): [None, 74, 99], ("heun", 10, 1, 0): [None, 49, 74], ("ddim", 50, 3, 0): [None, 74],
+             **{("heun", 10, 1, seed): [None, 74] for seed in (1, 2, 3)}}
 
 
 class Bfloat16Weights(torch.nn.Module):

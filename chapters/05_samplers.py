@@ -609,11 +609,15 @@ print("* the trailing spacing's own end")
 # benchmark draws three seeds at both ends: on each, ending at t = 74 instead of 19 lowers FID by 3 to
 # 5 and KID by 4 to 5. For the same 50 calls that is 3.4–3.7× the floor instead of 3.7–4.1×, and with
 # the deep features reused on two calls in three, 43.9 instead of 48.8 at the same speed (the two
-# timings differ by this machine's noise). The second-order samplers hardly care: DPM-Solver++-20 is
-# best where trailing spacing already ends it (t = 49), and Heun-10's three ends lie within 2 FID, less
-# than a seed's noise. Their few large steps cross the nearly clean range in one or two steps anyway,
-# while DDIM-50's trailing steps spend six there, below t = 130, where the min-SNR network was trained
-# least; that fits the reading of the min-SNR models above, without proving it.
+# timings differ by this machine's noise).
+#
+# The second-order samplers hardly care: DPM-Solver++-20 is best where trailing spacing already ends it
+# (t = 49), and on seed 0 Heun-10's three ends lie within 2 FID. Their few large steps cross the nearly clean
+# range in one or two steps anyway, while DDIM-50's trailing steps spend six there, below t = 130,
+# where the min-SNR network was trained least; that fits the reading of the min-SNR models above,
+# without proving it. Still, on four seeds Heun-10 ending at t = 74 instead of 99 is 0.4 to 1.9 FID
+# lower each time, 23.9 to 30.4: every seed within 3× the floor (31.4), the best numbers the book
+# measures for its unconditional model, at 19 calls per image.
 
 # %%
 fid_at = {key: e["fid"] for key, e in ends.items()}
@@ -625,8 +629,11 @@ for seed in (0, 1, 2):
     assert trailing["fid"] - at_74["fid"] > 2 and trailing["kid"] - at_74["kid"] > 3, seed
 assert fid_at["ddim", 50, 3, 0, 19] - fid_at["ddim", 50, 3, 0, 74] > 3
 dpmpp_ends = {last: fid for (sampler, *_, last), fid in fid_at.items() if sampler == "dpmpp_2m"}
-heun_ends = [fid for (sampler, *_), fid in fid_at.items() if sampler == "heun"]
-assert min(dpmpp_ends, key=dpmpp_ends.get) == 49 and max(heun_ends) - min(heun_ends) < 3
+heun_seed_0 = [fid for (sampler, _, _, seed, _), fid in fid_at.items() if (sampler, seed) == ("heun", 0)]
+assert min(dpmpp_ends, key=dpmpp_ends.get) == 49 and max(heun_seed_0) - min(heun_seed_0) < 3
+for seed in (0, 1, 2, 3):  # Heun-10 ending at t = 74 instead of 99: a little lower on every seed, within 3× the floor
+    assert 0 < fid_at["heun", 10, 1, seed, 99] - fid_at["heun", 10, 1, seed, 74] < 3
+    assert fid_at["heun", 10, 1, seed, 74] < 3 * ends["heun", 10, 1, seed, 74]["fid_floor"]
 
 # %% [markdown]
 # What changes in the pictures? The same 8 starting noises as in section 4, DDIM-50 ending at t = 19
