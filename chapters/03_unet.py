@@ -853,8 +853,9 @@ assert all(f32["fid"] + 1 < bf16["fid"] for last in (19, 74)
            for f32, bf16 in zip(by_format["float32", last], by_format["bfloat16 autocast", last]))
 assert all(w["fid"] >= bf16["fid"] for w, bf16 in zip(by_format["bfloat16 weights", 19],
                                                       by_format["bfloat16 autocast", 19]))
-assert all(e["seconds_per_1000"] > 1.5 * bf16["seconds_per_1000"]
-           for e, bf16 in zip(by_format["float32", 19], by_format["bfloat16 autocast", 19]))
+for fmt, slower in (("float32", 1.5), ("bfloat16 weights", 1.0)):  # float32: much slower; weights: no faster
+    assert all(e["seconds_per_1000"] > slower * bf16["seconds_per_1000"]
+               for e, bf16 in zip(by_format[fmt, 19], by_format["bfloat16 autocast", 19])), fmt
 
 # %% [markdown]
 # Float32 is better on every seed, by 1.4 to 3.2 FID (the same noise goes in, so the seeds can be

@@ -147,7 +147,8 @@ def sample_loop(model: Callable, x: torch.Tensor, schedule: NoiseSchedule, num_s
 
     `model(x_t, t_batch)` returns the network's output (ε̂, x̂0 or v̂ by `prediction_type`).
     `num_steps` of the T training steps are visited with the given `spacing` (all T by default), ending
-    at `last_t` with the "linspace" spacing (`schedules.timesteps`). `clip_x0` clamps x̂0 to [−clip_x0, clip_x0] before the step (images live in [−1, 1]).
+    at `last_t` with the "linspace" spacing (`schedules.timesteps`).
+    `clip_x0` clamps x̂0 to [−clip_x0, clip_x0] before the step (images live in [−1, 1]).
     """
     if sampler not in STEPS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {tuple(STEPS)}")

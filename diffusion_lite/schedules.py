@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -160,7 +161,7 @@ def timesteps(num_train_timesteps: int, num_steps: int, spacing: str = "leading"
     if last_t is not None and spacing != "linspace":
         raise ValueError(f"last_t sets where the 'linspace' spacing ends; it does not apply to {spacing!r}")
     last = 0 if last_t is None else last_t
-    if isinstance(last, bool) or not isinstance(last, int) or not 0 <= last <= num_train_timesteps - num_steps:
+    if isinstance(last, bool) or not isinstance(last, Integral) or not 0 <= last <= num_train_timesteps - num_steps:
         raise ValueError(f"last_t must be an integer in [0, {num_train_timesteps - num_steps}] for {num_steps} "
                          f"steps of T = {num_train_timesteps}, got {last_t!r}")
     if spacing == "leading":
