@@ -61,7 +61,8 @@ SAMPLER_GRID = {"dpmpp_2m": [5, 10, 20], "ddim": [10, 20, 50], "heun": [5, 10, 2
 GUIDANCE_SCALES = [0.0, 1.0, 2.0, 3.0, 5.0]
 CACHE_GRID = {("ddim", 50): [1, 2, 3, 5], ("dpmpp_2m", 20): [1, 2], ("heun", 10): [1, 2]}  # (sampler, steps): every
 FORMATS = ("float32", "bfloat16 autocast", "bfloat16 weights")  # how the network computes, for `formats`
-FORMAT_SEEDS = (0, 1, 2)  # each format with trailing spacing; float32 and autocast also ending at t = 74
+FORMAT_SEEDS = (0, 1, 2)
+FORMAT_GRID = ((None, FORMATS), (74, FORMATS[:2]))  # (last_t, formats): all with trailing spacing, two at t = 74
 # (sampler, steps, cache_every, seed): last timesteps, None for "trailing"
 LAST_GRID = {("ddim", 50, 1, 0): [None, 49, 74, 99, 124], **{("ddim", 50, 1, seed): [None, 74] for seed in (1, 2)},
              ("dpmpp_2m", 20, 1, 0): [None, 74, 99], ("heun", 10, 1, 0): [None, 49, 74], ("ddim", 50, 3, 0): [None, 74],
@@ -143,7 +144,7 @@ def main():
                 for (s, n, every, seed), lasts in LAST_GRID.items() for last in lasts]
     elif args.mode == "formats":
         jobs = [{"sampler": "ddim", "steps": 50, "seed": seed, "format": f, "last_t": last}
-                for last, formats in ((None, FORMATS), (74, FORMATS[:2])) for seed in FORMAT_SEEDS for f in formats]
+                for last, formats in FORMAT_GRID for seed in FORMAT_SEEDS for f in formats]
     else:
         jobs = [{"sampler": args.sampler, "steps": args.steps, "guidance_scale": w} for w in GUIDANCE_SCALES]
     labels = sample_labels("all", args.num, ddpm.network.config.num_classes) if args.mode == "guidance" else None

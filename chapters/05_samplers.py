@@ -230,11 +230,11 @@ ddpm, recipe, meta = load_model(CHECKPOINT_DIR / "fashion_ddpm")
 x_T = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(5))
 
 
-def run(sampler, steps, x):
+def run(sampler, steps, x, spacing="trailing", last_t=None):
     g = torch.Generator().manual_seed(0)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        for _, x, _ in sample_loop(ddpm.network, x, ddpm.schedule, steps, sampler, "trailing",
-                                   clip_x0=ddpm.clip_x0, generator=g):
+        for _, x, _ in sample_loop(ddpm.network, x, ddpm.schedule, steps, sampler, spacing,
+                                   clip_x0=ddpm.clip_x0, generator=g, last_t=last_t):
             pass
     return x.float()
 
@@ -641,13 +641,7 @@ for seed in (0, 1, 2, 3):  # Heun-10 ending at t = 74 instead of 99: a little lo
 # the mean absolute Laplacian of the pixels, on 100 samples of each against 1,000 test images:
 
 # %%
-ending = {}
-for last in (19, 74):
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        for _, x, _ in sample_loop(net, x_T, ddpm.schedule, 50, "ddim", "linspace", clip_x0=ddpm.clip_x0,
-                                   last_t=last):
-            pass
-    ending[last] = x.float()
+ending = {last: run("ddim", 50, x_T, "linspace", last) for last in (19, 74)}  # section 4's helper
 fig, axes = plt.subplots(3, 8, figsize=(8 * 0.9, 3 * 0.95))
 show_images(ending[19], ax=axes[0])
 show_images(ending[74], ax=axes[1])

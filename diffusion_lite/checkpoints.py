@@ -76,7 +76,8 @@ RECIPES = {
     # embedding, with 10 % of the labels dropped to the null class so that one network also learns the
     # unconditional model that classifier-free guidance needs (Ho & Salimans 2022 found 0.1-0.2 best);
     # 10,000 steps of 64, the images of the probe recipe's 5,000 steps of 128, in about 40 minutes.
-    "fashion-cfg": Recipe(unet=UNetConfig(skip="add", num_classes=10), ddpm=DDPMConfig(min_snr_gamma=5.0, label_dropout=0.1),
+    "fashion-cfg": Recipe(unet=UNetConfig(skip="add", num_classes=10),
+                          ddpm=DDPMConfig(min_snr_gamma=5.0, label_dropout=0.1),
                           train=TrainConfig(steps=10000, batch_size=64, lr=2e-3, warmup_steps=200, grad_clip=1.0,
                                             ema_decay=0.9995, hflip=False, bf16=True)),
 }
