@@ -12,6 +12,12 @@ steps; or the samplers that `--samplers` names, e.g. `ddpm-1000` too) against th
 `--limit-minutes` stops a variant's training early; the JSON then records the step it reached, and its
 numbers are not comparable with complete runs.
 Results are merged into --out by variant name. Chapter 04 reads them.
+
+`--print-recipe` prints a variant's recipe as JSON instead, for the CLI, which trains it with
+checkpoints, resume and its stored weights (`add-ema9995-noflip-vpred-60` was run this way on the CPU):
+
+    .venv/bin/python benchmarks/recipe_search.py --variants add-ema9995-noflip-vpred-60 --print-recipe > vpred.json
+    .venv/bin/python -m diffusion_lite train --config vpred.json --out data/runs/fashion-ddpm-vpred --evaluate 1000
 """
 import argparse
 import json
@@ -30,6 +36,7 @@ from diffusion_lite.training import Trainer
 PATCH2 = {"unet.patch_size": 2, "unet.channels": (64, 128)}  # chapter 03's 2×2-patch UNet
 MIN_SNR = {"ddpm.min_snr_gamma": 5.0}
 QUICK = {**MIN_SNR, "train.batch_size": 64, "unet.skip": "add"}  # the recipe fashion-quick
+NOFLIP_60 = {**QUICK, "train.ema_decay": 0.9995, "train.hflip": False}  # the recipe fashion-ddpm
 # name: (budget in minutes, steps = CPU images/s × budget / batch, changes to the probe recipe fashion-probe:
 # the concatenating UNet, batch 128, the plain ε-loss, EMA 0.999).
 # CPU images/s on 2 threads: the probe's UNet 238 (batch 128) and 231 (batch 64), the 2×2-patch UNet 388,
@@ -65,9 +72,11 @@ VARIANTS = {
     "add-b256-240": (240, 15000, {**QUICK, "train.batch_size": 256}),
     # Every variant above trains on randomly mirrored images, as the probe does. Fashion-MNIST's shoes all
     # face left, so that changes the distribution (chapter 04, section 7). These two drop the flips:
-    # add-quick-15 without them, and fashion-ddpm.
+    # add-quick-15 without them, and fashion-ddpm. The search without flips starts with v-prediction, the
+    # one-hour change that came closest to the best with flips (add-vpred-60, stopped 500 steps short).
     "add-quick-noflip-15": (15, 4000, {**QUICK, "train.hflip": False}),
-    "add-ema9995-noflip-60": (60, 15000, {**QUICK, "train.ema_decay": 0.9995, "train.hflip": False}),
+    "add-ema9995-noflip-60": (60, 15000, NOFLIP_60),
+    "add-ema9995-noflip-vpred-60": (60, 15000, {**NOFLIP_60, "ddpm.prediction_type": "v_prediction"}),
 }
 
 
@@ -114,7 +123,13 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--samplers", nargs="+", default=["ddim-50", "dpmpp_2m-20"], metavar="SAMPLER-STEPS",
                         help="how to score each variant (default: ddim-50 dpmpp_2m-20; e.g. ddpm-1000 too)")
+    parser.add_argument("--print-recipe", action="store_true",
+                        help="print each variant's recipe as JSON (for `python -m diffusion_lite train --config`)")
     args = parser.parse_args()
+    if args.print_recipe:
+        for name in args.variants:
+            print(json.dumps(variant_recipe(name).to_dict(), indent=1))
+        return
     samplers = []
     for item in args.samplers:
         sampler, _, steps = item.rpartition("-")

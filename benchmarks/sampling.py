@@ -25,6 +25,12 @@ T − 1 down to a fixed last_t (chapter 05, section 6), on more than one seed wh
     .venv/bin/python benchmarks/sampling.py last --checkpoint data/checkpoints/fashion_ddpm \
         --out benchmarks/results/last_step.json
 
+The same grid on the book's recipe with v-prediction (`recipe_search.py`'s `add-ema9995-noflip-vpred-60`,
+trained as its docstring shows; not shipped) gives the README's comparison of the two:
+
+    .venv/bin/python benchmarks/sampling.py last --checkpoint data/runs/fashion-ddpm-vpred/model \
+        --out benchmarks/results/last_step_vpred.json
+
 `formats` draws --num DDIM-50 images with the network in float32, under bfloat16 autocast (the book's
 setting) and with its weights stored in bfloat16 (no autocast), the number formats that
 `benchmarks/levers.py` times (chapter 03, section 6), on three seeds, and records seconds and FID/KID;

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from diffusion_lite.checkpoints import get_recipe
+from diffusion_lite.checkpoints import Recipe, get_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,9 +59,10 @@ def test_the_stored_deep_cache_results_cover_the_grid_chapter_05_reads():
         assert full == -(-e["network_calls"] // e["cache_every"]) and e["fid"] > e["fid_floor"] > 0, e
 
 
-def test_the_stored_last_step_results_cover_the_grid_chapter_05_reads():
+@pytest.mark.parametrize("name", ["last_step", "last_step_vpred"])  # the book's checkpoint, its v-prediction twin
+def test_the_stored_last_step_results_cover_the_grid(name):
     sampling = load_script("sampling")
-    entries = json.loads((ROOT / "benchmarks/results/last_step.json").read_text())["entries"]
+    entries = json.loads((ROOT / f"benchmarks/results/{name}.json").read_text())["entries"]
     assert [(e["sampler"], e["steps"], e["cache_every"], e["seed"], e["last_t"]) for e in entries] == [
         (*key, last) for key, lasts in sampling.LAST_GRID.items() for last in lasts]
     assert all(e["num_images"] == 1000 and e["fid"] > e["fid_floor"] > 0 for e in entries)
@@ -90,3 +91,15 @@ def test_bad_arguments_are_refused_with_what_is_allowed(script, argv, message, m
     with pytest.raises(SystemExit) as stop:
         module.main()
     assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_print_recipe_gives_the_cli_the_variants_recipe(monkeypatch, capsys, tmp_path):
+    search = load_script("recipe_search")
+    monkeypatch.setattr("sys.argv", ["recipe_search", "--variants", "add-ema9995-noflip-vpred-60", "--print-recipe",
+                                     "--out", str(tmp_path / "unused.json")])
+    search.main()
+    printed = json.loads(capsys.readouterr().out)
+    assert Recipe.from_dict(printed).to_dict() == search.variant_recipe("add-ema9995-noflip-vpred-60").to_dict()
+    assert printed["ddpm"]["prediction_type"] == "v_prediction" and not (tmp_path / "unused.json").exists()
+    assert {**printed, "ddpm": {**printed["ddpm"], "prediction_type": "epsilon"}} == json.loads(
+        json.dumps(get_recipe("fashion-ddpm").to_dict()))  # fashion-ddpm but for the prediction type
