@@ -649,8 +649,8 @@ print(f"SNR_t > 5 for t < {capped}: min-SNR-5 down-weights {capped / weighted.ti
 # updates), chapter 03's additive skips (`skip="add"`, about 1.3× the images per second, so 4,000 steps
 # of 64 instead of 3,300; this row was run on this CPU), and chapter 03's 2×2-patch UNet, which trains
 # 1.6× more images per second, with more blocks or wider channels; `add-quick-noflip-15` and the two
-# one-hour rows with `hflip = False`, all run on this CPU, belong to the end of this section. The one-hour rows start from the
-# probe's recipe for 7,000 steps (`probe-60`, the book's checkpoint until section 1's recipe replaced
+# one-hour rows with `hflip = False`, all run on this CPU, belong to the end of this section. The
+# one-hour rows start from the probe's recipe for 7,000 steps (`probe-60`, the book's checkpoint until section 1's recipe replaced
 # it, trained on this CPU), and then try section 1's 15-minute recipe for an hour's steps, alone and
 # with one more change each. The last row is not an hour: four times its images, to see how far more
 # training alone would go.
