@@ -26,7 +26,8 @@ T − 1 down to a fixed last_t (chapter 05, section 6), on more than one seed wh
         --out benchmarks/results/last_step.json
 
 The same grid on the book's recipe with v-prediction (`recipe_search.py`'s `add-ema9995-noflip-vpred-60`,
-trained as its docstring shows; not shipped) gives the README's comparison of the two:
+trained as its docstring shows; not shipped) gives the README's comparison of the two, and so does
+`formats` below, into `formats_vpred.json`:
 
     .venv/bin/python benchmarks/sampling.py last --checkpoint data/runs/fashion-ddpm-vpred/model \
         --out benchmarks/results/last_step_vpred.json

@@ -68,9 +68,10 @@ def test_the_stored_last_step_results_cover_the_grid(name):
     assert all(e["num_images"] == 1000 and e["fid"] > e["fid_floor"] > 0 for e in entries)
 
 
-def test_the_stored_number_format_results_cover_every_format_chapter_03_reads():
+@pytest.mark.parametrize("name", ["formats", "formats_vpred"])  # the book's checkpoint, its v-prediction twin
+def test_the_stored_number_format_results_cover_every_format(name):
     sampling = load_script("sampling")
-    entries = json.loads((ROOT / "benchmarks/results/formats.json").read_text())["entries"]
+    entries = json.loads((ROOT / f"benchmarks/results/{name}.json").read_text())["entries"]
     assert [(e["last_t"], e["seed"], e["format"]) for e in entries] == [
         (last, seed, f) for last, formats in sampling.FORMAT_GRID for seed in sampling.FORMAT_SEEDS for f in formats]
     assert all((e["sampler"], e["steps"], e["num_images"]) == ("ddim", 50, 1000) and e["fid"] > e["fid_floor"] > 0
