@@ -11,7 +11,12 @@ scored like `train_budget.py`: FID/KID of 1,000 EMA samples (DDIM, 50 steps; and
 steps; or the samplers that `--samplers` names, e.g. `ddpm-1000` too) against the real-vs-real floor.
 `--limit-minutes` stops a variant's training early; the JSON then records the step it reached, and its
 numbers are not comparable with complete runs.
-Results are merged into --out by variant name. Chapter 04 reads them.
+Results are merged into --out by variant name. Chapter 04 reads them. The search without flips on
+a lent H100 (8 variants at once, one process each, stopped at 7.3 minutes, halfway) went into
+`recipe_search_noflip.json`, the README's leads:
+
+    for v in add-ema9995-noflip-60 add-ema9995-noflip-vpred-60 noflip-vpred-ema9998-60 ...; do
+        python3 benchmarks/recipe_search.py --variants $v --limit-minutes 7.3 --out /tmp/r/$v.json & done
 
 `--print-recipe` prints a variant's recipe as JSON instead, for the CLI, which trains it with
 checkpoints, resume and its stored weights (`add-ema9995-noflip-vpred-60` was run this way on the CPU):
@@ -37,6 +42,7 @@ PATCH2 = {"unet.patch_size": 2, "unet.channels": (64, 128)}  # chapter 03's 2×2
 MIN_SNR = {"ddpm.min_snr_gamma": 5.0}
 QUICK = {**MIN_SNR, "train.batch_size": 64, "unet.skip": "add"}  # the recipe fashion-quick
 NOFLIP_60 = {**QUICK, "train.ema_decay": 0.9995, "train.hflip": False}  # the recipe fashion-ddpm
+NOFLIP_V = {**NOFLIP_60, "ddpm.prediction_type": "v_prediction"}
 # name: (budget in minutes, steps = CPU images/s × budget / batch, changes to the probe recipe fashion-probe:
 # the concatenating UNet, batch 128, the plain ε-loss, EMA 0.999).
 # CPU images/s on 2 threads: the probe's UNet 238 (batch 128) and 231 (batch 64), the 2×2-patch UNet 388,
@@ -76,7 +82,17 @@ VARIANTS = {
     # one-hour change that came closest to the best with flips (add-vpred-60, stopped 500 steps short).
     "add-quick-noflip-15": (15, 4000, {**QUICK, "train.hflip": False}),
     "add-ema9995-noflip-60": (60, 15000, NOFLIP_60),
-    "add-ema9995-noflip-vpred-60": (60, 15000, {**NOFLIP_60, "ddpm.prediction_type": "v_prediction"}),
+    "add-ema9995-noflip-vpred-60": (60, 15000, NOFLIP_V),
+    # The search without flips goes on from fashion-ddpm with v-prediction, one change at a time (2 blocks per
+    # level at its own speed, ~205 images/s): the EMA's length, the loss weighting, the learning rate and the
+    # noise schedule. Run on a lent H100 into recipe_search_noflip.json, beside both no-flip recipes above
+    # as controls trained there too, since a GPU in float32 does not give the CPU's numbers.
+    "noflip-vpred-ema9998-60": (60, 15000, {**NOFLIP_V, "train.ema_decay": 0.9998}),
+    "noflip-vpred-nominsnr-60": (60, 15000, {**NOFLIP_V, "ddpm.min_snr_gamma": None}),
+    "noflip-vpred-lr1e-3-60": (60, 15000, {**NOFLIP_V, "train.lr": 1e-3}),
+    "noflip-vpred-lr4e-3-60": (60, 15000, {**NOFLIP_V, "train.lr": 4e-3}),
+    "noflip-vpred-cosine-60": (60, 15000, {**NOFLIP_V, "ddpm.schedule": "cosine"}),
+    "noflip-vpred-2blocks-60": (60, 9600, {**NOFLIP_V, "unet.blocks_per_level": 2}),
 }
 
 

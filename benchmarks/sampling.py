@@ -25,12 +25,10 @@ T − 1 down to a fixed last_t (chapter 05, section 6), on more than one seed wh
     .venv/bin/python benchmarks/sampling.py last --checkpoint data/checkpoints/fashion_ddpm \
         --out benchmarks/results/last_step.json
 
-The same grid on the book's recipe with v-prediction (`recipe_search.py`'s `add-ema9995-noflip-vpred-60`,
-trained as its docstring shows; not shipped) gives the README's comparison of the two, and so does
-`formats` below, into `formats_vpred.json`:
-
-    .venv/bin/python benchmarks/sampling.py last --checkpoint data/runs/fashion-ddpm-vpred/model \
-        --out benchmarks/results/last_step_vpred.json
+The same grids on the book's recipe with ε-prediction (the shipped checkpoint until 2026-11-27, from
+git history: `git show 10c98bb:data/checkpoints/fashion_ddpm.safetensors`, and its .json) are kept as
+`samplers_eps.json`, `deepcache_eps.json`, `last_step_eps.json` and `formats_eps.json`; the README
+compares the two.
 
 `formats` draws --num DDIM-50 images with the network in float32, under bfloat16 autocast (the book's
 setting) and with its weights stored in bfloat16 (no autocast), the number formats that

@@ -57,7 +57,7 @@ def check_ema_initial_weight(answer) -> bool:
         hint = "That is the share of the trained weights; the question asks for what is left of the initial ones."
     return verdict(close(answer, right, rel=1e-3),
                    f"{EMA_DECAY}^{EMA_STEPS} = {right:.4f}: about {right:.0%} of the average is still the untrained "
-                   "network, whose output is ε̂ = 0.", hint)
+                   "network, whose output is 0.", hint)
 
 
 def ema_window() -> float:
