@@ -807,8 +807,8 @@ print(f"{'add-ema9995-60, with mirrors (GPU, float32)':52s} {fid['add-ema9995-60
 print(f"{'add-ema9995-noflip-60, the same without (this CPU)':52s} {noflip['fid']:6.1f} {noflip['kid']:6.1f}")
 print(f"{'floor':52s} {noflip['fid_floor']:6.1f}")
 mirrored_cpu = next(e for e in json.loads(Path("../benchmarks/results/samplers_mirrored.json").read_text())["entries"]
-                    if (e["sampler"], e["steps"]) == ("ddim", 50))  # chapter 05's benchmark, previous checkpoint
-print(f"(the recipe with mirrors, trained on this CPU in bfloat16, the book's previous checkpoint: FID "
+                    if (e["sampler"], e["steps"]) == ("ddim", 50))  # chapter 05's benchmark, an earlier checkpoint
+print(f"(the recipe with mirrors, trained on this CPU in bfloat16, an earlier checkpoint of the book: FID "
       f"{mirrored_cpu['fid']:.1f}, KID {mirrored_cpu['kid']:.1f})")
 print(f"without mirrors the FID is {noflip['fid'] / noflip['fid_floor']:.1f}× the floor")
 print("15 minutes' steps on this CPU, DDIM-50 / DPM-Solver++-20: with mirrors (add-quick-15) "

@@ -383,10 +383,11 @@ plt.show()
 # FID between them are within the measurement's own noise (Heun with 25 steps is not better than with
 # 10). Ancestral DDPM needs all 1,000 steps to come near that level, and for this model it stays
 # above it. The DPM-Solver++ paper asks whether about 20 calls can match 1,000-step ancestral sampling
-# within 10 % of FID; for this model the answer is printed below, beside the same comparison for two
-# earlier checkpoints of the book: the same recipe trained on randomly mirrored images
-# (`samplers_mirrored.json`; chapter 04, section 7, says why the mirrors cost so much), and the
-# probe's recipe for 7,000 steps, which also had no min-SNR weighting (`samplers_probe60.json`).
+# within 10 % of FID; for this model the answer is printed below, beside the same comparison for three
+# earlier checkpoints of the book: the same recipe with ε-prediction (`samplers_eps.json`), the
+# ε-recipe trained on randomly mirrored images (`samplers_mirrored.json`; chapter 04, section 7, says
+# why the mirrors cost so much), and the probe's recipe for 7,000 steps, which also had no min-SNR
+# weighting (`samplers_probe60.json`).
 
 # %%
 best_20 = min((e for e in entries if e["network_calls"] <= 20), key=lambda e: e["fid"])
@@ -397,7 +398,8 @@ print(f"best with ≤ 20 calls: {best_20['sampler']} {best_20['steps']} steps, F
 print(f"time per 1,000 images: {best_20['seconds_per_1000']:.0f} s against {ddpm_1000['seconds_per_1000']:.0f} s")
 by = {(e["sampler"], e["steps"]): e["fid"] for e in entries}
 models = {"this model (v, min-SNR-5)": by}
-for name, file in (("mirrored images (min-SNR-5)", "samplers_mirrored.json"),
+for name, file in (("ε-prediction (min-SNR-5)", "samplers_eps.json"),
+                   ("ε, mirrored images (min-SNR-5)", "samplers_mirrored.json"),
                    ("probe-60 (plain ε-loss, mirrored)", "samplers_probe60.json")):
     models[name] = {(e["sampler"], e["steps"]): e["fid"]
                     for e in json.loads(Path(f"../benchmarks/results/{file}").read_text())["entries"]}
@@ -414,8 +416,8 @@ for name, fids in models.items():  # min-SNR models: DDPM-1000 above the ODE sam
 # The models disagree about ancestral sampling. For the probe's, DDPM-1000 ends well *below* the ODE
 # samplers' level: its fresh noise at every step keeps correcting the errors the imperfect network
 # makes, where an ODE sampler carries them along (Karras et al. 2022, Sec. 4, make the same observation
-# and add a controlled amount of noise to their ODE samplers for it). For both min-SNR models, with
-# and without mirrored training images, it ends well above. One reading: min-SNR-5 takes weight off the
+# and add a controlled amount of noise to their ODE samplers for it). For all three min-SNR models, v
+# or ε, with and without mirrored training images, it ends well above. One reading: min-SNR-5 takes weight off the
 # nearly clean timesteps, t < 130 (chapter 04, section 7), and those are where an ancestral sampler
 # spends 13 % of its 1,000 steps, removing the noise it has just added; a network trained to care less
 # there serves the ODE samplers, which cross that range in a few steps, better than it serves DDPM. We
