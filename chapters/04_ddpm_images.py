@@ -101,10 +101,9 @@ for name, value, why in rows:
 # - **v-prediction** (Salimans and Ho 2022) is the one change to what the network learns. Instead of
 #   the noise ε it predicts v = √ᾱt·ε − √(1 − ᾱt)·x0, a rotation of (ε, x0): nearly −x0 where x_t is
 #   nearly all noise, so the network must say what the image is there, and nearly ε where x_t is nearly
-#   clean. Since x_t = √ᾱt·x0 + √(1 − ᾱt)·ε, both
-#   estimates follow from v̂ without dividing by anything small:
-#   x̂0 = √ᾱt·x_t − √(1 − ᾱt)·v̂ and ε̂ = √(1 − ᾱt)·x_t + √ᾱt·v̂ (`process.predicted_x0_eps`), so every
-#   sampler of chapters 02 and 05 works unchanged. Read the loss as Eq. 14 with v in place of ε; section
+#   clean. Since x_t = √ᾱt·x0 + √(1 − ᾱt)·ε, both estimates follow from v̂ without dividing by anything
+#   small: x̂0 = √ᾱt·x_t − √(1 − ᾱt)·v̂ and ε̂ = √(1 − ᾱt)·x_t + √ᾱt·v̂ (`process.predicted_x0_eps`), so
+#   every sampler of chapters 02 and 05 works unchanged, given the prediction type. Read the loss as Eq. 14 with v in place of ε; section
 #   7 shows what predicting v bought the book's hour, and chapter 05 measures it with every sampler.
 # - **Min-SNR-5 loss weighting** gives the nearly clean timesteps less weight in the loss. It is the
 #   one change to Ho et al.'s loss, and section 7 derives it and measures what it buys.
@@ -206,9 +205,9 @@ plt.show()
 # fresh UNet's output is exactly 0, chapter 03) to about 0.34. Most of that first drop is cheap: where
 # x_t is nearly all noise, v ≈ −x0, and the blurred mean garment is already a fair guess. What is left
 # after that is the hard part, telling this image's content from its noise at middle t, and it falls
-# slowly. (As in chapter 02, the loss cannot reach zero. The
-# book's model, trained on about 190 times as many images, ends lower on the same held-out batch, as section
-# 4 prints, but by far less than its samples improve.) The samples, from the same starting noise after
+# slowly. (As in chapter 02, the loss cannot reach zero. The book's model, trained on about 190 times as
+# many images, ends lower on the same held-out batch, as section 4 prints, but by far less than its
+# samples improve.) The samples, from the same starting noise after
 # each quarter of the run, and 8 training images for scale:
 
 # %%
@@ -402,8 +401,8 @@ plt.show()
 # which divides by √ᾱt ≈ 0.006 at t = 999 and so magnifies any error in ε̂ more than a hundredfold;
 # from the book's previous checkpoint, which predicted ε, this column was clipped noise.) Well before
 # the middle of the run the guess has committed to a kind of object and its outline, while x_t still
-# looks like noise to us; the last steps, at small t, add edges, contrast
-# and texture without moving the shape. The same holds across the whole run, measured: split
+# looks like noise to us; the last steps, at small t, add edges, contrast and texture without moving
+# the shape. The same holds across the whole run, measured: split
 # each x̂0 into a coarse part (the 7×7 average of 4×4 blocks) and the detail that remains, and follow how
 # far each still is from the final sample's:
 

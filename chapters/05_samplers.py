@@ -417,12 +417,12 @@ for name, fids in models.items():  # min-SNR models: DDPM-1000 above the ODE sam
 # samplers' level: its fresh noise at every step keeps correcting the errors the imperfect network
 # makes, where an ODE sampler carries them along (Karras et al. 2022, Sec. 4, make the same observation
 # and add a controlled amount of noise to their ODE samplers for it). For all three min-SNR models, v
-# or ε, with and without mirrored training images, it ends well above. One reading: min-SNR-5 takes weight off the
-# nearly clean timesteps, t < 130 (chapter 04, section 7), and those are where an ancestral sampler
-# spends 13 % of its 1,000 steps, removing the noise it has just added; a network trained to care less
-# there serves the ODE samplers, which cross that range in a few steps, better than it serves DDPM. We
-# have not tested that reading: the models also differ in their skips, batch, target and length of training,
-# and float32 replicas of seven min-SNR models on a GPU (chapter 04's one-hour variants, scored with
+# or ε, with and without mirrored training images, it ends well above. One reading: min-SNR-5 takes
+# weight off the nearly clean timesteps, t < 130 (chapter 04, section 7), and those are where an
+# ancestral sampler spends 13 % of its 1,000 steps, removing the noise it has just added; a network
+# trained to care less there serves the ODE samplers, which cross that range in a few steps, better
+# than it serves DDPM. We have not tested that reading: the models also differ in their skips, batch,
+# target and length of training, and float32 replicas of seven min-SNR models on a GPU (chapter 04's one-hour variants, scored with
 # `recipe_search.py --samplers ddpm-1000`) put DDPM-1000 anywhere from 8 FID below DPM-Solver++-20 to
 # 7 above it. The rule that survives all of them: measure the sampler on the model.
 
@@ -556,10 +556,11 @@ for e in cache_results["entries"]:
 # %% [markdown]
 # Reuse turns the same starting noise into the same garments; every 2nd call is hard to tell from the
 # plain network, every 3rd changes small details (the bag's lower edge), every 5th roughens textures
-# and leaves specks (the first T-shirt). On 1,000 images, DDIM with 50 steps and the deep features of every 3rd call draws
-# in 27 s instead of 47 s, for 4 more FID; every 2nd call saves 30 % of the time for 0.3 FID. A
-# cached call costs about a third of a full one (35–40 % in this run): level 0's blocks are 26 % of this
-# network's FLOPs (59 of 229 MFLOP per image), and its 28×28 maps are the slowest to move through memory.
+# and leaves specks (the first T-shirt). On 1,000 images, DDIM with 50 steps and the deep features of
+# every 3rd call draws in 27 s instead of 47 s, for 4 more FID; every 2nd call saves 30 % of the time
+# for 0.3 FID. A cached call costs about a third of a full one (35–40 % in this run): level 0's blocks
+# are 26 % of this network's FLOPs (59 of 229 MFLOP per image), and its 28×28 maps are the slowest to
+# move through memory.
 #
 # On the second-order samplers reuse costs far more: DPM-Solver++-20 with every 2nd call loses 8 FID,
 # Heun-10 loses 22. Both correct their step with the *difference* of two x̂0, Heun's between the two ends
