@@ -867,7 +867,8 @@ assert lower >= len(pairs) - 2 and lower + level == len(pairs)
 # through a run on the GPU. Trained for the whole hour here, it is 2.2 lower with DDIM-50 (and 1.5 to
 # 2.8 lower on each of three seeds, the README says), but 1.4 higher with DPM-Solver++-20, and chapter
 # 05's best sampler, Heun, fails on it outright: its σt at t = 999 is about 20,000 instead of 157, and
-# Heun's first step averages two slopes over all of that. So the book keeps linear βs for now.
+# Heun's first step averages two slopes over all of that (taken at first order, it gives FID 42, still
+# worse than the book's checkpoint). So the book keeps linear βs for now.
 #
 # The issue's probe keeps its flips (it is the baseline, as specified). The book's other recipes train
 # without them: chapter 06's `fashion-cfg` and the 15-minute `fashion-quick`, with which the
