@@ -25,10 +25,19 @@ T − 1 down to a fixed last_t (chapter 05, section 6), on more than one seed wh
     .venv/bin/python benchmarks/sampling.py last --checkpoint data/checkpoints/fashion_ddpm \
         --out benchmarks/results/last_step.json
 
-The same grids on the book's recipe with ε-prediction (the shipped checkpoint until 2026-11-27, from
-git history: `git show 10c98bb:data/checkpoints/fashion_ddpm.safetensors`, and its .json) are kept as
+The same grids on the book's two earlier checkpoints are kept beside them: the recipe with linear βs
+(v-prediction; the shipped checkpoint on 2026-11-27, `git show df69be6:data/checkpoints/fashion_ddpm.safetensors`
+and its .json) as `samplers_vlinear.json`, `deepcache_vlinear.json`, `last_step_vlinear.json` and
+`formats_vlinear.json`, and the one before it, with ε-prediction (`git show 10c98bb:...`), as
 `samplers_eps.json`, `deepcache_eps.json`, `last_step_eps.json` and `formats_eps.json`; the README
-compares the two.
+compares them.
+
+`grid` draws --num images with DDIM-50, DPM-Solver++-20 and Heun-10 from a checkpoint trained on one
+schedule and sampled at another's noise levels (`sampling_schedule`, chapter 05, section 6), once at
+each schedule's own trailing timesteps:
+
+    .venv/bin/python benchmarks/sampling.py grid --checkpoint data/checkpoints/fashion_ddpm \
+        --out benchmarks/results/grid.json
 
 `formats` draws --num DDIM-50 images with the network in float32, under bfloat16 autocast (the book's
 setting) and with its weights stored in bfloat16 (no autocast), the number formats that
@@ -61,6 +70,7 @@ from diffusion_lite.checkpoints import load_model
 from diffusion_lite.datasets import from_model_range
 from diffusion_lite.metrics import image_quality
 from diffusion_lite.samplers import network_calls
+from diffusion_lite.schedules import NoiseSchedule
 
 SAMPLER_GRID = {"dpmpp_2m": [5, 10, 20], "ddim": [10, 20, 50], "heun": [5, 10, 25], "ddpm": [20, 100, 1000]}
 GUIDANCE_SCALES = [0.0, 1.0, 2.0, 3.0, 5.0]
@@ -69,6 +79,7 @@ FORMATS = ("float32", "bfloat16 autocast", "bfloat16 weights")  # how the networ
 FORMAT_SEEDS = (0, 1, 2)
 FORMAT_GRID = ((None, FORMATS), (74, FORMATS[:2]))  # (last_t, formats): all with trailing spacing, two at t = 74
 # (sampler, steps, cache_every, seed): last timesteps, None for "trailing"
+GRID_GRID = [("ddim", 50), ("dpmpp_2m", 20), ("heun", 10)]  # for `grid`, each at both schedules' noise levels
 LAST_GRID = {("ddim", 50, 1, 0): [None, 49, 74, 99, 124], **{("ddim", 50, 1, seed): [None, 74] for seed in (1, 2)},
              ("dpmpp_2m", 20, 1, 0): [None, 74, 99], ("heun", 10, 1, 0): [None, 49, 74], ("ddim", 50, 3, 0): [None, 74],
              **{("heun", 10, 1, seed): [None, 74] for seed in (1, 2, 3)}}
@@ -86,19 +97,22 @@ class Bfloat16Weights(torch.nn.Module):
 
 
 def measure(ddpm, num, sampler, steps, labels=None, w=1.0, cache_every=1, last_t=None, seed=0,
-            format="bfloat16 autocast"):
-    network = ddpm.network
+            format="bfloat16 autocast", noise_levels_of=None):
+    network, grid = ddpm.network, ddpm.grid
     if format == "bfloat16 weights":
         ddpm.network = Bfloat16Weights(network)
+    if noise_levels_of is not None:  # a schedule kind; the training schedule's own kind visits its own t's
+        ddpm.grid = NoiseSchedule.make(noise_levels_of, ddpm.timesteps)
     try:
         t0 = time.perf_counter()
         x = generate(ddpm, num, sampler, steps, seed=seed, labels=labels, guidance_scale=w, cache_every=cache_every,
                      last_t=last_t, bf16=format == "bfloat16 autocast")
+        seconds = time.perf_counter() - t0
+        visited = ddpm.sampling_timesteps(steps, "trailing" if last_t is None else "linspace", last_t)
     finally:
-        ddpm.network = network
-    seconds = time.perf_counter() - t0
+        ddpm.network, ddpm.grid = network, grid
     quality = image_quality(from_model_range(x), labels)
-    calls = network_calls(sampler, steps) * (1 if labels is None or w in (0.0, 1.0) else 2)
+    calls = network_calls(sampler, len(visited)) * (1 if labels is None or w in (0.0, 1.0) else 2)
     cache = {} if cache_every == 1 else {"full_network_calls": math.ceil(calls / cache_every)}
     return {"sampler": sampler, "steps": steps, "network_calls": calls, **cache,
             "seconds_per_1000": round(seconds * 1000 / num, 1),
@@ -121,7 +135,7 @@ def retime(ddpm, results, args, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("samplers", "guidance", "cache", "last", "formats", "timing"))
+    parser.add_argument("mode", choices=("samplers", "guidance", "cache", "last", "grid", "formats", "timing"))
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--num", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
@@ -130,7 +144,7 @@ def main():
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    ddpm, _, meta = load_model(args.checkpoint)
+    ddpm, recipe, meta = load_model(args.checkpoint)
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.is_file() else {}
     if args.mode != "timing":
@@ -147,6 +161,12 @@ def main():
     elif args.mode == "last":
         jobs = [{"sampler": s, "steps": n, "cache_every": every, "seed": seed, "last_t": last}
                 for (s, n, every, seed), lasts in LAST_GRID.items() for last in lasts]
+    elif args.mode == "grid":
+        kinds = (recipe.ddpm.schedule, recipe.ddpm.sampling_schedule)
+        if kinds[1] in (None, kinds[0]):
+            raise ValueError(f"grid compares a checkpoint's two schedules, but {args.checkpoint} is sampled at its "
+                             f"training schedule's own timesteps (sampling_schedule {kinds[1]!r})")
+        jobs = [{"sampler": s, "steps": n, "noise_levels_of": kind} for s, n in GRID_GRID for kind in kinds]
     elif args.mode == "formats":
         jobs = [{"sampler": "ddim", "steps": 50, "seed": seed, "format": f, "last_t": last}
                 for last, formats in FORMAT_GRID for seed in FORMAT_SEEDS for f in formats]

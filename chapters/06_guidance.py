@@ -211,8 +211,9 @@ assert toy[3.0].mean() > toy[1.0].mean() and toy[3.0].std() < toy[1.0].std()  # 
 #
 # `make checkpoints` trains the `fashion-cfg` recipe: the network and training of chapter 04's
 # unconditional model (additive skips, min-SNR-5 loss weighting, batch 64, no flips) for 10,000 steps,
-# with a class embedding and label dropout 0.1, and with ε-prediction: it was trained before chapter
-# 04's model moved to v-prediction, and ε is the form in which this chapter writes guidance. Its
+# with a class embedding and label dropout 0.1, and with ε-prediction and linear βt: it was trained
+# before chapter 04's model moved to v-prediction and the cosine schedule, and ε is the form in which
+# this chapter writes guidance. Its
 # metadata records how long that took and what it reached:
 
 # %%
@@ -326,7 +327,8 @@ assert chosen is not None and chosen["guidance_scale"] == meta["metrics"]["guida
 # reaches 95 % accuracy, the least diversity given up for a model that follows its labels.
 #
 # Without guidance the conditional model is also the closest to the data the book has trained. Its
-# network and training are those of chapter 04's unconditional checkpoint (but for ε-prediction), on
+# network and training are those of chapter 04's unconditional checkpoint (but for ε-prediction and
+# linear βt), on
 # two-thirds as many images, and with the same sampler (chapter 05's table) it lands well below it:
 
 # %%
@@ -339,7 +341,7 @@ assert by_w[1.0]["fid"] < unconditional["fid"] - 5
 # %% [markdown]
 # The label does part of the denoiser's work: told "a sandal", the network need not also decide from
 # the noise which of ten kinds of image it is drawing, and each class comes out in its own share
-# (100 per class here), where the unconditional checkpoint's shares spread from 9 to 11 % (chapter 04).
+# (100 per class here), where the unconditional checkpoint's shares spread from 8 to 12 % (chapter 04).
 #
 # ## 6. Exercises
 #

@@ -30,6 +30,7 @@ class DDPMConfig:
     clip_x0: float | None = 1.0
     label_dropout: float = 0.0  # for class-conditional models: the share of labels trained as "no label"
     min_snr_gamma: float | None = None  # min-SNR-γ loss weighting (Hang et al. 2023); None: the plain loss
+    sampling_schedule: str | None = None  # the schedule whose noise levels samplers visit; None: `schedule`'s
 
 
 @dataclass
@@ -58,13 +59,15 @@ RECIPES = {
     "fashion-probe": Recipe(train=TrainConfig(steps=1750, batch_size=128, lr=2e-3, warmup_steps=200,
                                               grad_clip=1.0, ema_decay=0.999, hflip=True, bf16=True)),
     # The book's unconditional Fashion-MNIST model, as `make checkpoints` trains it (about 55 minutes):
-    # fashion-quick for an hour's images, 15,000 steps, with a longer EMA, no flips and v-prediction.
+    # fashion-quick for an hour's images, 15,000 steps, with a longer EMA, no flips, v-prediction and cosine ᾱ.
     # `benchmarks/recipe_search.py`'s one-hour variants (add-60 etc.) land within a few FID of each other; the
     # longer EMA was the best additive one, v-prediction the next. They all mirror half the images, but
     # Fashion-MNIST's shoes all face left: half-mirrored real images alone score about FID 50 against the test
-    # set (chapter 04, section 7). Without flips, v-prediction beat ε on 22 of 23 sampler settings (README).
+    # set (chapter 04, section 7). Without flips, v-prediction beat ε on 22 of 23 sampler settings, and cosine ᾱ
+    # beat linear βs with every sampler once the samplers visit the linear schedule's noise levels (README).
     "fashion-ddpm": Recipe(unet=UNetConfig(skip="add"),
-                           ddpm=DDPMConfig(min_snr_gamma=5.0, prediction_type="v_prediction"),
+                           ddpm=DDPMConfig(min_snr_gamma=5.0, prediction_type="v_prediction", schedule="cosine",
+                                           sampling_schedule="linear"),
                            train=TrainConfig(steps=15000, batch_size=64, lr=2e-3, warmup_steps=200, grad_clip=1.0,
                                              ema_decay=0.9995, hflip=False, bf16=True)),
     # The book's recipe for a 15-minute budget on 2 threads (benchmarks/train_budget.py): the probe's UNet with
@@ -95,7 +98,7 @@ def get_recipe(name: str) -> Recipe:
 def build_ddpm(recipe: Recipe) -> DDPM:
     d = recipe.ddpm
     return DDPM(UNet(recipe.unet), d.timesteps, d.beta_start, d.beta_end, d.schedule, d.prediction_type,
-                d.variance, d.clip_x0, d.label_dropout, d.min_snr_gamma)
+                d.variance, d.clip_x0, d.label_dropout, d.min_snr_gamma, d.sampling_schedule)
 
 
 def save_model(ddpm: DDPM, recipe: Recipe, path: Path | str, metadata: dict | None = None) -> Path:

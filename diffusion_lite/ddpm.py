@@ -10,6 +10,9 @@ What changed from the seed, and why (chapter 02 runs the seed's version and show
   types ("epsilon", "v_prediction", "sample").
 - `sample` switches the network to eval mode and restores its previous mode.
 - Optional min-SNR-γ loss weighting (Hang et al. 2023), which the book's 15-minute recipe uses (chapter 04).
+- A sampling grid of its own: `sampling_schedule` names a schedule whose noise levels the samplers
+  visit, whatever schedule the network was trained with (the book's model: trained with cosine ᾱ,
+  sampled at the linear schedule's noise levels, chapter 05).
 """
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ from torch import nn
 
 from .guidance import ClassifierFreeGuidance, drop_labels
 from .process import PREDICTION_TYPES, add_noise, training_target
-from .samplers import VARIANCES, sample_loop
-from .schedules import NoiseSchedule
+from .samplers import VARIANCES, sample_loop, visited_timesteps
+from .schedules import SCHEDULES, NoiseSchedule
 from .unet import DeepCache
 
 
@@ -30,12 +33,14 @@ class DDPM(nn.Module):
     `network(x_t, t)` maps a noisy batch and its integer timesteps (B,) to a tensor shaped like x_t; a
     class-conditional network also takes `labels` (B,). With `label_dropout` = p > 0, training replaces
     each label by the null class with probability p, for classifier-free guidance (see `guidance`).
+    `sample_steps` runs any sampler with the model's own settings (prediction type, x̂0 clipping and
+    sampling grid); `sample` draws images with it.
     """
 
     def __init__(self, network: nn.Module, timesteps: int = 1000, beta_start: float = 1e-4,
                  beta_end: float = 0.02, schedule: str = "linear", prediction_type: str = "epsilon",
                  variance: str = "beta", clip_x0: float | None = None, label_dropout: float = 0.0,
-                 min_snr_gamma: float | None = None):
+                 min_snr_gamma: float | None = None, sampling_schedule: str | None = None):
         super().__init__()
         if prediction_type not in PREDICTION_TYPES:
             raise ValueError(f"unknown prediction_type {prediction_type!r}; choose one of {PREDICTION_TYPES}")
@@ -44,6 +49,13 @@ class DDPM(nn.Module):
         self.network = network
         self.timesteps = timesteps
         self.schedule = NoiseSchedule.make(schedule, timesteps, beta_start, beta_end)
+        # None: the samplers visit this schedule's own timesteps; a kind: that schedule's noise levels
+        if sampling_schedule is not None and sampling_schedule not in SCHEDULES:
+            raise ValueError(f"unknown sampling_schedule {sampling_schedule!r}; choose one of {SCHEDULES}, or None "
+                             "for the training schedule's own timesteps")
+        self.sampling_schedule = sampling_schedule
+        self.grid = None if sampling_schedule is None else NoiseSchedule.make(sampling_schedule, timesteps,
+                                                                              beta_start, beta_end)
         self.prediction_type = prediction_type
         self.variance = variance
         self.clip_x0 = clip_x0
@@ -93,6 +105,22 @@ class DDPM(nn.Module):
             labels = drop_labels(labels, self.label_dropout, self.network.config.num_classes, generator)
         return self(x, t, noise, labels)
 
+    def sampling_timesteps(self, num_steps: int | None = None, spacing: str = "leading",
+                           last_t: int | None = None) -> list[int]:
+        """The timesteps a sampler visits with these settings, in order (`samplers.visited_timesteps`)."""
+        return visited_timesteps(self.schedule, num_steps, spacing, last_t, self.grid)
+
+    def sample_steps(self, x: torch.Tensor, num_steps: int | None = None, sampler: str = "ddpm",
+                     spacing: str = "leading", network=None, clip_x0: float | None = None,
+                     generator: torch.Generator | None = None, last_t: int | None = None, **step_options):
+        """`samplers.sample_loop` from x = x_T with this model's schedule, prediction type, x̂0 clipping
+        (unless `clip_x0` is given) and sampling grid, yielding (t, x_s, x̂0) after each step. `network`
+        replaces `self.network` for the call (a wrapper such as `unet.DeepCache`, or a guided model)."""
+        return sample_loop(self.network if network is None else network, x, self.schedule, num_steps, sampler,
+                           spacing, prediction_type=self.prediction_type,
+                           clip_x0=self.clip_x0 if clip_x0 is None else clip_x0, generator=generator,
+                           last_t=last_t, grid=self.grid, **step_options)
+
     @torch.no_grad()
     def sample(self, shape, device="cpu", generator: torch.Generator | None = None, variance: str | None = None,
                clip_x0: float | None = None, num_steps: int | None = None, return_trajectory: bool = False,
@@ -122,10 +150,8 @@ class DDPM(nn.Module):
                 raise ValueError("guidance_scale needs labels to guide towards")
             network = self.network if cache_every == 1 else DeepCache(self.network, cache_every)
             model = network if labels is None else ClassifierFreeGuidance(network, labels, guidance_scale)
-            for _, x, _ in sample_loop(model, x, self.schedule, num_steps, sampler, spacing,
-                                       prediction_type=self.prediction_type,
-                                       clip_x0=self.clip_x0 if clip_x0 is None else clip_x0,
-                                       generator=generator, last_t=last_t, **step_options):
+            for _, x, _ in self.sample_steps(x, num_steps, sampler, spacing, model, clip_x0, generator, last_t,
+                                             **step_options):
                 if return_trajectory:
                     states.append(x.cpu())
         finally:

@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 import torch
 
 from .process import PREDICTION_TYPES, predicted_x0_eps
-from .schedules import NoiseSchedule, timesteps as make_timesteps
+from .schedules import NoiseSchedule, matched_timesteps, timesteps as make_timesteps
 
 VARIANCES = ("beta", "beta_tilde")
 
@@ -139,16 +139,25 @@ def network_calls(sampler: str, num_steps: int) -> int:
     return 2 * num_steps - 1 if sampler == "heun" else num_steps
 
 
+def visited_timesteps(schedule: NoiseSchedule, num_steps: int | None = None, spacing: str = "leading",
+                      last_t: int | None = None, grid: NoiseSchedule | None = None) -> list[int]:
+    """The timesteps `sample_loop` visits, in order: `num_steps` of the T training steps (all T by
+    default) with the given `spacing`, ending at `last_t` with "linspace" (`schedules.timesteps`); with a
+    `grid` schedule, at `grid`'s noise levels there (`schedules.matched_timesteps`)."""
+    ts = make_timesteps(schedule.num_timesteps, num_steps or schedule.num_timesteps, spacing, last_t)
+    return (ts if grid is None else matched_timesteps(schedule, grid, ts)).tolist()
+
+
 def sample_loop(model: Callable, x: torch.Tensor, schedule: NoiseSchedule, num_steps: int | None = None,
                 sampler: str = "ddpm", spacing: str = "leading", prediction_type: str = "epsilon",
                 clip_x0: float | None = None, generator: torch.Generator | None = None, last_t: int | None = None,
-                **step_options) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+                grid: NoiseSchedule | None = None, **step_options) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
     """Run a sampler from x = x_T, yielding (t, x_s, x̂0) after each step; the last x is the sample.
 
-    `model(x_t, t_batch)` returns the network's output (ε̂, x̂0 or v̂ by `prediction_type`).
-    `num_steps` of the T training steps are visited with the given `spacing` (all T by default), ending
-    at `last_t` with the "linspace" spacing (`schedules.timesteps`).
-    `clip_x0` clamps x̂0 to [−clip_x0, clip_x0] before the step (images live in [−1, 1]).
+    `model(x_t, t_batch)` returns the network's output (ε̂, x̂0 or v̂ by `prediction_type`: for a trained
+    `DDPM`, `DDPM.sample_steps` passes its own settings). The timesteps are `visited_timesteps(schedule,
+    num_steps, spacing, last_t, grid)`. `clip_x0` clamps x̂0 to [−clip_x0, clip_x0] before the step
+    (images live in [−1, 1]).
     """
     if sampler not in STEPS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {tuple(STEPS)}")
@@ -161,7 +170,7 @@ def sample_loop(model: Callable, x: torch.Tensor, schedule: NoiseSchedule, num_s
         x0_hat, _ = predicted_x0_eps(schedule, x, t, model(x, t_batch), prediction_type)
         return x0_hat if clip_x0 is None else x0_hat.clamp(-clip_x0, clip_x0)
 
-    ts = make_timesteps(schedule.num_timesteps, num_steps or schedule.num_timesteps, spacing, last_t).tolist()
+    ts = visited_timesteps(schedule, num_steps, spacing, last_t, grid)
     previous = None
     for i, t in enumerate(ts):
         s = ts[i + 1] if i + 1 < len(ts) else -1
@@ -175,10 +184,12 @@ def sample_loop(model: Callable, x: torch.Tensor, schedule: NoiseSchedule, num_s
 
 
 def invert_loop(model: Callable, x0: torch.Tensor, schedule: NoiseSchedule, num_steps: int | None = None,
-                spacing: str = "trailing", prediction_type: str = "epsilon") -> Iterator[tuple[int, torch.Tensor]]:
+                spacing: str = "trailing", prediction_type: str = "epsilon",
+                grid: NoiseSchedule | None = None) -> Iterator[tuple[int, torch.Tensor]]:
     """DDIM inversion: deterministic encoding of images x0 into noise, yielding (t, x_t) after each step.
 
-    The η = 0 update run forwards over the same timesteps that `sample_loop` visits backwards:
+    The η = 0 update run forwards over the same timesteps that `sample_loop` visits backwards (with the
+    same `grid`):
     x_t = √ᾱt·x̂0 + √(1 − ᾱt)·ε̂, with ε̂ evaluated at the current, slightly less noisy state but at the
     target t (as in diffusers' `DDIMInverseScheduler`), and x̂0 = (x_s − √(1 − ᾱs)·ε̂)/√ᾱs. Decoding the
     result with `sample_loop(..., sampler="ddim")` over the same steps gives x0 back, up to the error of
@@ -186,7 +197,7 @@ def invert_loop(model: Callable, x0: torch.Tensor, schedule: NoiseSchedule, num_
     """
     if prediction_type not in PREDICTION_TYPES:
         raise ValueError(f"unknown prediction_type {prediction_type!r}; choose one of {PREDICTION_TYPES}")
-    ts = make_timesteps(schedule.num_timesteps, num_steps or schedule.num_timesteps, spacing).flip(0).tolist()
+    ts = visited_timesteps(schedule, num_steps, spacing, grid=grid)[::-1]
     x, s = x0, -1
     for t in ts:
         t_batch = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)

@@ -174,3 +174,19 @@ def timesteps(num_train_timesteps: int, num_steps: int, spacing: str = "leading"
     else:
         raise ValueError(f"unknown timestep spacing {spacing!r}; choose one of {SPACINGS}")
     return torch.from_numpy(ts.astype(np.int64).copy())
+
+
+def matched_timesteps(schedule: NoiseSchedule, reference: NoiseSchedule, ts: torch.Tensor) -> torch.Tensor:
+    """The timesteps of `schedule` at the noise levels that `reference` has at `ts` (decreasing).
+
+    Samplers step in σ (Karras et al. 2022), so a model trained on one schedule can be sampled at the
+    noise levels of another: each t becomes the t of `schedule` whose log σ is nearest `reference`'s
+    σ at t. Neighbours that land on the same t are merged (a step from t to t would be a wasted network
+    call), so a long grid can come out shorter: chapter 05, section 6, shows where this matters.
+    """
+    if schedule.num_timesteps != reference.num_timesteps:
+        raise ValueError(f"the schedules must have the same T, got {schedule.num_timesteps} and "
+                         f"{reference.num_timesteps}")
+    log_sigma = schedule.sigmas.log()
+    matched = (log_sigma[None, :] - reference.sigmas[torch.as_tensor(ts)].log()[:, None]).abs().argmin(dim=1)
+    return torch.unique_consecutive(matched)

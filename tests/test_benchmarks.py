@@ -34,8 +34,11 @@ def test_every_recipe_search_variant_is_a_valid_recipe_and_its_results_match_it(
 def test_the_book_recipes_are_the_searched_variants():
     search = load_script("recipe_search")
     for variant, name in (("probe-15", "fashion-probe"), ("add-quick-noflip-15", "fashion-quick"),
-                          ("add-ema9995-noflip-vpred-60", "fashion-ddpm")):
-        assert search.variant_recipe(variant).to_dict() == get_recipe(name).to_dict(), name
+                          ("noflip-vpred-cosine-60", "fashion-ddpm")):
+        searched = search.variant_recipe(variant).to_dict()
+        if name == "fashion-ddpm":  # sampled at the linear schedule's noise levels: a sampling choice, not training's
+            searched["ddpm"]["sampling_schedule"] = "linear"
+        assert searched == get_recipe(name).to_dict(), name
 
 
 def test_the_stored_lever_timings_cover_every_lever_chapter_03_reads():
@@ -49,7 +52,8 @@ def test_the_stored_lever_timings_cover_every_lever_chapter_03_reads():
     assert len(results["layers_ms"]) == 4 and min(results["layers_ms"].values()) > 0
 
 
-@pytest.mark.parametrize("name", ["deepcache", "deepcache_eps"])  # the book's checkpoint, its ε-prediction twin
+# the book's checkpoint and its two predecessors: linear βt with v-prediction, then with ε-prediction
+@pytest.mark.parametrize("name", ["deepcache", "deepcache_vlinear", "deepcache_eps"])
 def test_the_stored_deep_cache_results_cover_the_grid_chapter_05_reads(name):
     sampling = load_script("sampling")
     entries = json.loads((ROOT / f"benchmarks/results/{name}.json").read_text())["entries"]
@@ -60,7 +64,7 @@ def test_the_stored_deep_cache_results_cover_the_grid_chapter_05_reads(name):
         assert full == -(-e["network_calls"] // e["cache_every"]) and e["fid"] > e["fid_floor"] > 0, e
 
 
-@pytest.mark.parametrize("name", ["last_step", "last_step_eps"])  # the book's checkpoint, its ε-prediction twin
+@pytest.mark.parametrize("name", ["last_step", "last_step_vlinear", "last_step_eps"])
 def test_the_stored_last_step_results_cover_the_grid(name):
     sampling = load_script("sampling")
     entries = json.loads((ROOT / f"benchmarks/results/{name}.json").read_text())["entries"]
@@ -69,7 +73,7 @@ def test_the_stored_last_step_results_cover_the_grid(name):
     assert all(e["num_images"] == 1000 and e["fid"] > e["fid_floor"] > 0 for e in entries)
 
 
-@pytest.mark.parametrize("name", ["formats", "formats_eps"])  # the book's checkpoint, its ε-prediction twin
+@pytest.mark.parametrize("name", ["formats", "formats_vlinear", "formats_eps"])
 def test_the_stored_number_format_results_cover_every_format(name):
     sampling = load_script("sampling")
     entries = json.loads((ROOT / f"benchmarks/results/{name}.json").read_text())["entries"]
@@ -77,6 +81,29 @@ def test_the_stored_number_format_results_cover_every_format(name):
         (last, seed, f) for last, formats in sampling.FORMAT_GRID for seed in sampling.FORMAT_SEEDS for f in formats]
     assert all((e["sampler"], e["steps"], e["num_images"]) == ("ddim", 50, 1000) and e["fid"] > e["fid_floor"] > 0
                for e in entries)
+
+
+@pytest.mark.parametrize("name", ["samplers", "samplers_vlinear", "samplers_eps"])
+def test_the_stored_sampler_results_cover_the_grid_and_count_the_calls_made(name):
+    sampling = load_script("sampling")
+    entries = json.loads((ROOT / f"benchmarks/results/{name}.json").read_text())["entries"]
+    assert [(e["sampler"], e["steps"]) for e in entries] == [
+        (sampler, n) for sampler, steps in sampling.SAMPLER_GRID.items() for n in steps]
+    ddpm = get_recipe("fashion-ddpm")
+    for e in entries:  # the cosine model's 1,000 linear noise levels fall on fewer distinct t's (chapter 05)
+        merged = name == "samplers" and e["steps"] >= 100
+        assert (e["network_calls"] < e["steps"]) if merged else e["network_calls"] in (e["steps"], 2 * e["steps"] - 1)
+        assert e["fid"] > e["fid_floor"] > 0
+    assert ddpm.ddpm.sampling_schedule == "linear" != ddpm.ddpm.schedule
+
+
+def test_the_stored_grid_results_compare_both_schedules_noise_levels():
+    sampling = load_script("sampling")
+    entries = json.loads((ROOT / "benchmarks/results/grid.json").read_text())["entries"]
+    kinds = (get_recipe("fashion-ddpm").ddpm.schedule, get_recipe("fashion-ddpm").ddpm.sampling_schedule)
+    assert [(e["sampler"], e["steps"], e["noise_levels_of"]) for e in entries] == [
+        (sampler, steps, kind) for sampler, steps in sampling.GRID_GRID for kind in kinds]
+    assert all(e["num_images"] == 1000 and e["fid"] > e["fid_floor"] > 0 for e in entries)
 
 
 @pytest.mark.parametrize("script, argv, message", [
@@ -97,10 +124,12 @@ def test_bad_arguments_are_refused_with_what_is_allowed(script, argv, message, m
 
 def test_print_recipe_gives_the_cli_the_variants_recipe(monkeypatch, capsys, tmp_path):
     search = load_script("recipe_search")
-    monkeypatch.setattr("sys.argv", ["recipe_search", "--variants", "add-ema9995-noflip-vpred-60", "--print-recipe",
+    monkeypatch.setattr("sys.argv", ["recipe_search", "--variants", "noflip-vpred-cosine-60", "--print-recipe",
                                      "--out", str(tmp_path / "unused.json")])
     search.main()
     printed = json.loads(capsys.readouterr().out)
-    assert Recipe.from_dict(printed).to_dict() == search.variant_recipe("add-ema9995-noflip-vpred-60").to_dict()
-    assert printed["ddpm"]["prediction_type"] == "v_prediction" and not (tmp_path / "unused.json").exists()
-    assert printed == json.loads(json.dumps(get_recipe("fashion-ddpm").to_dict()))  # the book's recipe
+    assert Recipe.from_dict(printed).to_dict() == search.variant_recipe("noflip-vpred-cosine-60").to_dict()
+    assert printed["ddpm"]["schedule"] == "cosine" and not (tmp_path / "unused.json").exists()
+    book = json.loads(json.dumps(get_recipe("fashion-ddpm").to_dict()))
+    assert book["ddpm"].pop("sampling_schedule") == "linear"  # the book's recipe, but for where it samples
+    assert {**printed, "ddpm": {k: v for k, v in printed["ddpm"].items() if k != "sampling_schedule"}} == book

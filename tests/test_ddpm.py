@@ -139,6 +139,27 @@ def test_bad_inputs():
         ddpm.sample((2, 2), sampler="ddim", variance="beta")
     with pytest.raises(ValueError, match="unknown sampler .plms.; choose one of"):
         next(sample_loop(lambda x, t: x, torch.zeros(1, 2), ddpm.schedule, sampler="plms"))
+    with pytest.raises(ValueError, match="unknown sampling_schedule 'karras'; choose one of \\('linear'"):
+        DDPM(MLPDenoiser(), 100, sampling_schedule="karras")
+
+
+@pytest.mark.parametrize("sampling_schedule", [None, "linear"])
+def test_sample_steps_run_the_loop_with_the_models_own_settings(sampling_schedule):
+    torch.manual_seed(0)
+    ddpm = DDPM(MLPDenoiser(hidden=16, num_blocks=1), 100, schedule="cosine", prediction_type="v_prediction",
+                clip_x0=1.0, sampling_schedule=sampling_schedule).eval()
+    grid = None if sampling_schedule is None else NoiseSchedule.make("linear", 100)
+    x_T = torch.randn(6, 2, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ours = list(ddpm.sample_steps(x_T, 10, "heun", "trailing"))
+        loop = list(sample_loop(ddpm.network, x_T, ddpm.schedule, 10, "heun", "trailing", "v_prediction",
+                                clip_x0=1.0, grid=grid))
+    assert [t for t, _, _ in ours] == [t for t, _, _ in loop] == ddpm.sampling_timesteps(10, "trailing")
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(ours, loop))
+    assert torch.equal(ddpm.sample((6, 2), generator=torch.Generator().manual_seed(1), num_steps=10,
+                                   sampler="heun", spacing="trailing"), ours[-1][1])
+    if sampling_schedule:  # the linear grid's noise levels, at the cosine schedule's own t's
+        assert ours[0][0] < 99 and abs(float(ddpm.schedule.sigmas[ours[0][0]].log() - grid.sigmas[99].log())) < 0.3
 
 
 def test_sampling_is_deterministic_and_restores_training_mode():

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from diffusion_lite.schedules import SCHEDULES, NoiseSchedule, beta_schedule, timesteps
+from diffusion_lite.schedules import SCHEDULES, NoiseSchedule, beta_schedule, matched_timesteps, timesteps
 
 
 def test_linear_and_scaled_linear_closed_forms():
@@ -89,6 +89,24 @@ def test_linspace_ends_at_last_t():
     assert ts[0] == 999 and ts[-1] == 74 and len(set(ts.tolist())) == 50 and bool((ts[:-1] > ts[1:]).all())
     assert torch.equal(timesteps(1000, 50, "linspace", last_t=0), timesteps(1000, 50, "linspace"))
     assert timesteps(10, 4, "linspace", last_t=6).tolist() == [9, 8, 7, 6]  # the largest last_t: consecutive steps
+
+
+def test_matched_timesteps_visit_the_reference_noise_levels():
+    linear, cosine = NoiseSchedule.make("linear", 1000), NoiseSchedule.make("cosine", 1000)
+    ts = timesteps(1000, 10, "trailing")
+    assert torch.equal(matched_timesteps(linear, linear, ts), ts)  # its own grid: unchanged
+    matched = matched_timesteps(cosine, linear, ts)
+    log_gap = (cosine.sigmas[matched].log() - linear.sigmas[ts].log()).abs()
+    assert len(matched) == 10 and bool((matched[:-1] > matched[1:]).all())
+    assert float(log_gap.max()) < 0.05  # within 5 % of each asked-for σ
+    for t, m in zip(ts.tolist(), matched.tolist()):  # and no other t of the cosine schedule is nearer
+        gaps = (cosine.sigmas.log() - linear.sigmas[t].log()).abs()
+        assert gaps[m] == gaps.min()
+    # at σ > 157 the cosine schedule has only its last few t's, so a long grid merges its first steps
+    every = matched_timesteps(cosine, linear, timesteps(1000, 1000, "trailing"))
+    assert len(every) < 1000 and bool((every[:-1] > every[1:]).all())
+    with pytest.raises(ValueError, match="the same T, got 1000 and 50"):
+        matched_timesteps(cosine, NoiseSchedule.make("linear", 50), ts)
 
 
 def test_timestep_bad_input():

@@ -169,12 +169,12 @@ def check_real_fid(answer) -> bool:
 
 def min_snr_weight() -> float:
     d = get_recipe("fashion-ddpm").ddpm
-    ddpm = DDPM(nn.Identity(), d.timesteps, d.beta_start, d.beta_end, d.schedule, min_snr_gamma=WEIGHT_GAMMA)
+    ddpm = DDPM(nn.Identity(), d.timesteps, d.beta_start, d.beta_end, "linear", min_snr_gamma=WEIGHT_GAMMA)
     return float(ddpm.loss_weights(torch.tensor([WEIGHT_T]))[0])
 
 
 def check_min_snr_weight(answer) -> bool:
-    """Exercise 6: min(SNR_t, γ)/SNR_t at t = WEIGHT_T for the book's linear schedule."""
+    """Exercise 6: min(SNR_t, γ)/SNR_t at t = WEIGHT_T for the linear schedule of chapters 01–03."""
     if unanswered(answer):
         return False
     right = min_snr_weight()
