@@ -914,7 +914,7 @@ print(f"the book's checkpoint, DDIM-50: FID {meta['metrics']['fid']:.2f}, "
 
 # %% [markdown]
 # The cosine model is lower than the linear one with every sampler and step count of chapter 05's
-# table, ancestral DDPM included, by 0.7 to 14 FID, and on 21 of the 23 rows of its grid of where the
+# table, ancestral DDPM included, by 0.7 to 23 FID, and on 21 of the 23 rows of its grid of where the
 # steps end and seeds; the two exceptions are Heun-10 on one seed, 0.6 and 1.0 higher, within what a
 # seed moves. So section 1's recipe trains with the cosine schedule and samples at the linear one's
 # noise levels, and this run is the book's checkpoint (section 4). With DDIM-50 it reaches 3.0× the
