@@ -488,13 +488,13 @@ assert max(ratios) < 3 and sigma_at(ddpm.schedule, 999) > 100 * sigma_at(ddpm.sc
 # On the cosine schedule, ᾱt at t = 999 is about 2·10⁻⁹, so σ there is about 20,000, and the first
 # trailing step would jump from there to 6.4 while the other nine crowd below it. On the linear
 # schedule σ falls by a factor of about 2 per step, from 157 to 0.34: nearly evenly spaced in log σ,
-# the spacing that Lu et al. (2022) recommend for DPM-Solver. The training schedule and the sampler's
+# that is in log-SNR, one of the spacings the DPM-Solver paper studies (Lu et al. 2022). The training schedule and the sampler's
 # noise levels are separate choices (Karras et al. 2022 make the same separation), so the book's model
 # samples at the linear schedule's levels. Its recipe sets `sampling_schedule="linear"`, and
 # `DDPM.sample_steps` then visits, for each of linear's timesteps, the cosine t with the nearest σ
-# (`schedules.matched_timesteps`; the right-hand column). Every number in this chapter was drawn that
-# way. The two grids differ far more in what they do to the samples than in their names, measured by
-# `benchmarks/sampling.py grid` (1,000 images per row, same seed):
+# (`schedules.matched_timesteps`; the right-hand column). Every sample of the book's model in this
+# chapter was drawn that way. What the grid does to the samples, measured by `benchmarks/sampling.py
+# grid` (1,000 images per row, same seed):
 
 # %%
 grid_results = json.loads(Path("../benchmarks/results/grid.json").read_text())["entries"]
