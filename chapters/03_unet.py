@@ -870,7 +870,8 @@ for name, file in (("v, linear βt (previous)", "formats_vlinear"), ("ε, linear
 for name, gain in gains.items():
     print(f"FID gained by float32, {name:24s}", "  ".join(f"t={last} seed {seed}: {g:+.1f}"
                                                            for (last, seed), g in gain.items()))
-assert all(abs(g) < 0.5 for name in ("v, cosine (the book's)", "v, linear βt (previous)") for g in gains[name].values())
+assert all(abs(g) < 0.5 for name in ("v, cosine (the book's)", "v, linear βt (previous)")
+           for g in gains[name].values())
 assert all(g > 1 for g in gains["ε, linear βt (before)"].values())
 assert all(abs(at_74["fid"] - at_19["fid"]) < 2 for fmt in ("float32", "bfloat16 autocast")
            for at_74, at_19 in zip(by_format[fmt, 74], by_format[fmt, 19]))

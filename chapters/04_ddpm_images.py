@@ -97,12 +97,12 @@ for name, value, why in rows:
 # %% [markdown]
 # Why each piece, briefly:
 # - **The network and the diffusion** are chapters 01 to 03, trained with the cosine schedule of
-#   chapter 01 (ᾱt falls more slowly at first than with linear βt, so more of training sees the
-#   middle noise levels; section 7 measures it) and sampled at the linear schedule's noise levels
-#   (chapter 05, section 6, shows why), with x̂0 at sampling time
-#   clipped to the data's range, which keeps the early, very noisy estimates of x0 from pushing the
-#   sampler outside [−1, 1] (Ho et al.'s code clips too). The UNet is chapter 03's with additive skips,
-#   the variant that trains and samples fastest there.
+#   chapter 01 (ᾱt falls more slowly at first than with linear βt, so more of training sees the nearly clean
+#   and middle noise levels; section 7 measures what it buys) and sampled at the linear schedule's noise
+#   levels (chapter 05, section 6, shows why), with x̂0 at sampling time clipped to the data's range, which
+#   keeps the early, very noisy estimates of x0 from pushing the sampler outside [−1, 1] (Ho et al.'s code
+#   clips too). The UNet is chapter 03's with additive skips, the variant that trains and samples fastest
+#   there.
 # - **v-prediction** (Salimans and Ho 2022) is the one change to what the network learns. Instead of
 #   the noise ε it predicts v = √ᾱt·ε − √(1 − ᾱt)·x0, a rotation of (ε, x0): nearly −x0 where x_t is
 #   nearly all noise, so the network must say what the image is there, and nearly ε where x_t is nearly
@@ -641,16 +641,16 @@ assert gap_sds[N_LIVE] < 3 and gap_sds[metrics["num_images"]] > 10
 # $$\lVert \hat\varepsilon - \varepsilon \rVert^2 = \mathrm{SNR}_t\, \lVert \hat x_0 - x_0 \rVert^2, \qquad
 #   \mathrm{SNR}_t = \frac{\bar\alpha_t}{1 - \bar\alpha_t}.$$
 #
-# So the plain ε-loss is an x0-loss weighted by SNR_t, which runs from about 10⁴ at t = 0 to 4·10⁻⁵ at
-# t = T − 1 with linear βt (2·10⁴ to 2·10⁻⁹ with the cosine schedule): the nearly clean steps, where denoising is easy and the images change least, get most of
-# the weight. Min-SNR caps the x0-weight at γ, min(SNR_t, γ); for ε-prediction that is the weight
-# min(SNR_t, γ)/SNR_t on each example's squared error: 1 for the noisy steps, less for the clean ones.
-# Hang et al. found that the steps' gradients conflict and that γ = 5 trains several times faster.
-# Section 1's recipe predicts v. From x̂0 = √ᾱt·x_t − √(1 − ᾱt)·v̂, an error in v̂ is an error in x̂0
-# divided by √(1 − ᾱt), and 1/(1 − ᾱt) = SNR_t + 1: the plain v-loss weights the x0-error by SNR_t + 1,
-# which never falls below 1 at the noisy end, and min-SNR's weight on the v-error is
-# min(SNR_t, γ)/(SNR_t + 1). `DDPM(..., min_snr_gamma=5)` does it for any target
-# (`DDPMConfig.min_snr_gamma` in a recipe). Here it is for the book's schedule, the cosine one:
+# So the plain ε-loss is an x0-loss weighted by SNR_t, which runs from about 10⁴ at t = 0 to 4·10⁻⁵ at t = T
+# − 1 with linear βt (2·10⁴ to 2·10⁻⁹ with the cosine schedule): the nearly clean steps, where denoising is
+# easy and the images change least, get most of the weight. Min-SNR caps the x0-weight at γ, min(SNR_t, γ);
+# for ε-prediction that is the weight min(SNR_t, γ)/SNR_t on each example's squared error: 1 for the noisy
+# steps, less for the clean ones. Hang et al. found that the steps' gradients conflict and that γ = 5 trains
+# several times faster. Section 1's recipe predicts v. From x̂0 = √ᾱt·x_t − √(1 − ᾱt)·v̂, an error in v̂ is
+# an error in x̂0 divided by √(1 − ᾱt), and 1/(1 − ᾱt) = SNR_t + 1: the plain v-loss weights the x0-error by
+# SNR_t + 1, which never falls below 1 at the noisy end, and min-SNR's weight on the v-error is min(SNR_t,
+# γ)/(SNR_t + 1). `DDPM(..., min_snr_gamma=5)` does it for any target (`DDPMConfig.min_snr_gamma` in a
+# recipe). Here it is for the book's schedule, the cosine one:
 
 # %%
 weighted = DDPM(nn.Identity(), recipe.ddpm.timesteps, schedule=recipe.ddpm.schedule, min_snr_gamma=5.0)  # the book's
@@ -851,7 +851,8 @@ for name, r in search.items():
               f"DPM-Solver++-20: FID {r['dpmpp_2m-20']['fid']:5.1f}, KID {r['dpmpp_2m-20']['kid']:5.1f}")
 eps_hour, v_hour = search["add-ema9995-noflip-60"], search["add-ema9995-noflip-vpred-60"]
 samplers_v = json.loads(Path("../benchmarks/results/samplers_vlinear.json").read_text())["entries"]
-assert v_hour["ddim-50"]["fid"] == round(next(e for e in samplers_v if (e["sampler"], e["steps"]) == ("ddim", 50))["fid"], 1)
+v_ddim_50 = next(e for e in samplers_v if (e["sampler"], e["steps"]) == ("ddim", 50))
+assert v_hour["ddim-50"]["fid"] == round(v_ddim_50["fid"], 1)  # that row is the linear-βt checkpoint
 assert all(v_hour[k]["fid"] < eps_hour[k]["fid"] - 2 and v_hour[k]["kid"] < eps_hour[k]["kid"]
            for k in ("ddim-50", "dpmpp_2m-20"))
 # chapter 05's grid of samplers, steps and seeds (section 6), run on the three checkpoints
@@ -918,7 +919,7 @@ print(f"the book's checkpoint, DDIM-50: FID {meta['metrics']['fid']:.2f}, "
 # steps end and seeds; the two exceptions are Heun-10 on one seed, 0.6 and 1.0 higher, within what a
 # seed moves. So section 1's recipe trains with the cosine schedule and samples at the linear one's
 # noise levels, and this run is the book's checkpoint (section 4). With DDIM-50 it reaches 3.0× the
-# floor (2.9× and 2.9× on two more seeds, chapter 05); with DPM-Solver++-20 and Heun-10, 2.7× and 2.8×.
+# floor (2.85× and 2.96× on two more seeds, chapter 05); with DPM-Solver++-20 and Heun-10, 2.7× and 2.8×.
 #
 # The issue's probe keeps its flips (it is the baseline, as specified). The book's other recipes train
 # without them: chapter 06's `fashion-cfg` and the 15-minute `fashion-quick`, with which the

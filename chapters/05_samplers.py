@@ -308,14 +308,14 @@ plt.show()
 
 # %% [markdown]
 # The encoded x_T (second row, divided by 3 to fit the grey scale) are not typical Gaussian noise: their
-# standard deviation is below 1, and the garment's outline, even the lettering of the second image, is
-# still visible in them. Decoded with 50 steps they give back the test images; with 10 steps the round
-# trip drifts (last row: the two-tone trouser and the blouse come back lighter), because the
-# inversion's approximation, ε̂ taken at the wrong noise level, is too coarse with steps that large. The error falls as the steps grow (the printout).
-# This is the basis of image editing with diffusion models (chapter 11): encode, change the condition
-# or the noise, decode. We can also walk between two encodings. Interpolating on the sphere (spherical
-# linear interpolation, "slerp", which keeps the norm of high-dimensional noise instead of shrinking it
-# as a straight line would) and decoding every point gives a path from a pullover to a trouser:
+# standard deviation is below 1, and the garment's outline, even the lettering of the second image, is still
+# visible in them. Decoded with 50 steps they give back the test images; with 10 steps the round trip drifts
+# (last row: the two-tone trouser and the blouse come back lighter), because the inversion's approximation,
+# ε̂ taken at the wrong noise level, is too coarse with steps that large. The error falls as the steps grow
+# (the printout). This is the basis of image editing with diffusion models (chapter 11): encode, change the
+# condition or the noise, decode. We can also walk between two encodings. Interpolating on the sphere
+# (spherical linear interpolation, "slerp", which keeps the norm of high-dimensional noise instead of
+# shrinking it as a straight line would) and decoding every point gives a path from a pullover to a trouser:
 
 # %%
 def slerp(a, b, u):
@@ -413,7 +413,8 @@ ode_level = {}  # the best FID of any ODE sampler (not ancestral DDPM), per mode
 for name, fids in models.items():
     ode_level[name] = min(fid for (sampler, _), fid in fids.items() if sampler != "ddpm")
     print(f"{name:34s} best ODE sampler FID {ode_level[name]:5.1f}, DDPM-1000 {fids[('ddpm', 1000)]:5.1f}")
-share = {kind: float((NoiseSchedule.make(kind, 1000).sigmas < 5 ** -0.5).double().mean()) for kind in ("linear", "cosine")}
+share = {kind: float((NoiseSchedule.make(kind, 1000).sigmas < 5 ** -0.5).double().mean())
+         for kind in ("linear", "cosine")}
 print("share of training timesteps with SNR > 5 (σ < 0.45), where min-SNR-5 down-weights: "
       + ", ".join(f"{kind} {v:.0%}" for kind, v in share.items()))
 assert by[("dpmpp_2m", 20)] < by[("heun", 10)] < by[("ddim", 50)] < by[("ddim", 20)] < by[("ddpm", 20)]
@@ -485,16 +486,15 @@ print(f"linear: σ falls by a factor {min(ratios):.1f} to {max(ratios):.1f} per 
 assert max(ratios) < 3 and sigma_at(ddpm.schedule, 999) > 100 * sigma_at(ddpm.schedule, 899)
 
 # %% [markdown]
-# On the cosine schedule, ᾱt at t = 999 is about 2·10⁻⁹, so σ there is about 20,000, and the first
-# trailing step would jump from there to 6.4 while the other nine crowd below it. On the linear
-# schedule σ falls by a factor of about 2 per step, from 157 to 0.34: nearly evenly spaced in log σ,
-# that is in log-SNR, one of the spacings the DPM-Solver paper studies (Lu et al. 2022). The training schedule and the sampler's
-# noise levels are separate choices (Karras et al. 2022 make the same separation), so the book's model
-# samples at the linear schedule's levels. Its recipe sets `sampling_schedule="linear"`, and
-# `DDPM.sample_steps` then visits, for each of linear's timesteps, the cosine t with the nearest σ
-# (`schedules.matched_timesteps`; the right-hand column). Every sample of the book's model in this
-# chapter was drawn that way. What the grid does to the samples, measured by `benchmarks/sampling.py
-# grid` (1,000 images per row, same seed):
+# On the cosine schedule, ᾱt at t = 999 is about 2·10⁻⁹, so σ there is about 20,000, and the first trailing
+# step would jump from there to 6.4 while the other nine crowd below it. On the linear schedule σ falls by a
+# factor of about 2 per step, from 157 to 0.34: nearly evenly spaced in log σ, that is in log-SNR, one of
+# the spacings the DPM-Solver paper studies (Lu et al. 2022). The training schedule and the sampler's noise
+# levels are separate choices (Karras et al. 2022 make the same separation), so the book's model samples at
+# the linear schedule's levels. Its recipe sets `sampling_schedule="linear"`, and `DDPM.sample_steps` then
+# visits, for each of linear's timesteps, the cosine t with the nearest σ (`schedules.matched_timesteps`;
+# the right-hand column). Every sample of the book's model in this chapter was drawn that way. What the grid
+# does to the samples, measured by `benchmarks/sampling.py grid` (1,000 images per row, same seed):
 
 # %%
 grid_results = json.loads(Path("../benchmarks/results/grid.json").read_text())["entries"]
@@ -719,12 +719,14 @@ print("* the trailing spacing's own end")
 fid_at = {key: e["fid"] for key, e in ends.items()}
 before = {}  # the same grid on the linear-βt model
 for e in json.loads(Path("../benchmarks/results/last_step_vlinear.json").read_text())["entries"]:
-    before[e["sampler"], e["steps"], e["cache_every"], e["seed"], T // e["steps"] - 1 if e["last_t"] is None else e["last_t"]] = e
+    last = T // e["steps"] - 1 if e["last_t"] is None else e["last_t"]
+    before[e["sampler"], e["steps"], e["cache_every"], e["seed"], last] = e
 for seed in (0, 1, 2):  # DDIM-50 ending at t = 74 instead of 19: what it bought each model
     now = {k: ends["ddim", 50, 1, seed, 19][k] - ends["ddim", 50, 1, seed, 74][k] for k in ("fid", "kid")}
     then = {k: before["ddim", 50, 1, seed, 19][k] - before["ddim", 50, 1, seed, 74][k] for k in ("fid", "kid")}
-    print(f"seed {seed}: DDIM-50 ending at t = 74 instead of 19 lowers FID / KID by {now['fid']:+.1f} / {now['kid']:+.1f} "
-          f"on this model, {then['fid']:+.1f} / {then['kid']:+.1f} on the linear-βt model")
+    print(f"seed {seed}: DDIM-50 ending at t = 74 instead of 19 lowers FID / KID by "
+          f"{now['fid']:+.1f} / {now['kid']:+.1f} on this model, {then['fid']:+.1f} / {then['kid']:+.1f} "
+          "on the linear-βt model")
     assert then["fid"] > 3 and then["kid"] > 4 and abs(now["fid"]) < 1.5 and now["kid"] > 1, seed
 ddim_ends = {last: fid for (sampler, _, every, seed, last), fid in fid_at.items()
              if (sampler, every, seed) == ("ddim", 1, 0)}
