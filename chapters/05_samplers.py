@@ -512,12 +512,9 @@ assert by_grid["heun", 10, "cosine"]["fid"] > 10 * by_grid["heun", 10, "linear"]
 
 # %%
 with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-    for _, heun_own, _ in sample_loop(ddpm.network, x_T, ddpm.schedule, 10, "heun", "trailing",
-                                      ddpm.prediction_type, clip_x0=ddpm.clip_x0):  # grid=None: its own t's
-        pass
-    heun_own = heun_own.float()
-    first_state = next(sample_loop(ddpm.network, x_T, ddpm.schedule, 10, "heun", "trailing", ddpm.prediction_type,
-                                   clip_x0=ddpm.clip_x0))[1].float()
+    own_states = [x.float() for _, x, _ in sample_loop(ddpm.network, x_T, ddpm.schedule, 10, "heun", "trailing",
+                                                        ddpm.prediction_type, clip_x0=ddpm.clip_x0)]  # its own t's
+first_state, heun_own = own_states[0], own_states[-1]
 heun_linear = run("heun", 10, x_T)  # section 4's helper: the model's own sampling settings
 fig, axes = plt.subplots(2, 8, figsize=(8 * 0.9, 2 * 0.95))
 show_images(heun_own.clamp(-1, 1), ax=axes[0])
