@@ -511,7 +511,7 @@ assert by_grid["heun", 10, "cosine"]["fid"] > 10 * by_grid["heun", 10, "linear"]
 # timesteps and at the linear schedule's noise levels:
 
 # %%
-with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # sample_loop, not sample_steps: no grid
     own_states = [x.float() for _, x, _ in sample_loop(ddpm.network, x_T, ddpm.schedule, 10, "heun", "trailing",
                                                         ddpm.prediction_type, clip_x0=ddpm.clip_x0)]  # its own t's
 first_state, heun_own = own_states[0], own_states[-1]
