@@ -4,7 +4,7 @@
     train --recipe NAME --out DIR [--evaluate N] [--export PATH]
                                               train (resumes from DIR/state.pt); writes DIR/model.safetensors + .json
     sample --checkpoint PATH --num N --out F.npz [--sampler ddpm|ddim|euler|heun|dpmpp_2m --steps S
-           --eta E --seed K --cache-every N --last-t T --float32] [--label L|all --guidance-scale W]
+           --eta E --seed K --cache-every N --last-t T --workers J --float32] [--label L|all --guidance-scale W]
                                               (labels: class-conditional)
     evaluate F.npz                            FID/KID (book classifier features) against the test set, with the
                                               real-vs-real floor at the same sample size
@@ -83,7 +83,7 @@ SAMPLE_BATCH = 100  # images per network call when sampling (see `generate`)
 
 def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: float = 0.0,
              batch_size: int = SAMPLE_BATCH, progress: bool = True, labels=None, guidance_scale: float = 1.0,
-             cache_every: int = 1, last_t: int | None = None, bf16: bool = True) -> torch.Tensor:
+             cache_every: int = 1, last_t: int | None = None, bf16: bool = True, workers: int = 1) -> torch.Tensor:
     """`num` images (N, 1, H, W) in [−1, 1], drawn in batches from one seeded generator, with "trailing"
     timestep spacing (the first step starts from pure noise for any number of steps), or with `last_t`
     the steps evenly spaced from t = T − 1 down to t = last_t (chapter 05, section 6). The network runs
@@ -94,22 +94,55 @@ def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: fl
 
     The images depend on `batch_size` (the generator's noise is drawn batch by batch). Batches of 100
     keep a 28×28 UNet's activations in the CPU's caches: 1,000 DDIM-50 images of the book's model took
-    67-76 s on 2 threads, against 98-99 s in batches of 500 (fresh processes, `sample --batch-size`)."""
+    67-76 s on 2 threads, against 98-99 s in batches of 500 (fresh processes, `sample --batch-size`).
+
+    `workers` > 1 samples that many batches at once, each in its own Python thread on one torch thread
+    (the network's small operations, GroupNorm and SiLU on 28×28 maps, gain more from a core of their own
+    than from splitting one batch between cores; chapter 03, section 6). Each batch then draws from its
+    own generator, seeded in turn from `seed`, so the images are the same for any `workers` > 1, but
+    differ from those of `workers` = 1."""
+    from concurrent.futures import ThreadPoolExecutor
     from tqdm.auto import tqdm
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     g = torch.Generator().manual_seed(seed)
     cfg, device = ddpm.network.config, next(ddpm.parameters()).device
     options = {"eta": eta} if sampler == "ddim" else {}
-    out = []
-    for start in tqdm(range(0, num, batch_size), disable=not progress, desc=f"{sampler} x{steps or ddpm.timesteps}"):
+    starts = range(0, num, batch_size)
+
+    def batch(start, generator):  # autocast is per thread, so each batch enters it itself
         n = min(batch_size, num - start)
         guide = {} if labels is None else {"labels": labels[start:start + n], "guidance_scale": guidance_scale}
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out.append(ddpm.sample((n, cfg.in_channels, cfg.image_size, cfg.image_size), device, generator=g,
-                                   num_steps=steps, sampler=sampler, cache_every=cache_every,
-                                   spacing="trailing" if last_t is None else "linspace", last_t=last_t,
-                                   **guide, **options).float())
+            return ddpm.sample((n, cfg.in_channels, cfg.image_size, cfg.image_size), device, generator=generator,
+                               num_steps=steps, sampler=sampler, cache_every=cache_every,
+                               spacing="trailing" if last_t is None else "linspace", last_t=last_t,
+                               **guide, **options).float()
+
+    bar = tqdm(total=len(starts), disable=not progress, desc=f"{sampler} x{steps or ddpm.timesteps}")
+    if workers == 1:
+        out = []
+        for start in starts:
+            out.append(batch(start, g))
+            bar.update()
+        bar.close()
+        return torch.cat(out)
+    seeds = torch.randint(2**62, (len(starts),), generator=g).tolist()
+    was_training, threads = ddpm.network.training, torch.get_num_threads()
+    ddpm.network.eval()  # here, not in each thread: a thread's sample() would restore train mode under the others
+    torch.set_num_threads(1)  # the worker threads see this setting too
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            futures = [pool.submit(batch, start, torch.Generator().manual_seed(s)) for start, s in zip(starts, seeds)]
+            for f in futures:
+                f.add_done_callback(lambda _: bar.update())
+            out = [f.result() for f in futures]
+    finally:
+        torch.set_num_threads(threads)
+        ddpm.network.train(was_training)
+        bar.close()
     return torch.cat(out)
 
 
@@ -135,7 +168,7 @@ def _sample(args) -> int:
     t0 = time.perf_counter()
     x = generate(ddpm, args.num, args.sampler, args.steps, args.seed, args.eta, args.batch_size,
                  labels=labels, guidance_scale=args.guidance_scale, cache_every=args.cache_every, last_t=args.last_t,
-                 bf16=not args.float32)
+                 bf16=not args.float32, workers=args.workers)
     arrays = {"images": datasets.from_model_range(x).numpy()}
     if labels is not None:
         arrays["labels"] = labels.numpy().astype(np.uint8)
@@ -192,6 +225,9 @@ def main(argv=None) -> int:
     sample.add_argument("--last-t", type=int,
                         help="space the steps evenly from t = T-1 down to this t, then step to the clean image "
                              "(default: 'trailing' spacing, which ends at t = T/steps - 1)")
+    sample.add_argument("--workers", type=int, default=1,
+                        help="sample this many batches at once, each in its own thread on one torch thread "
+                             "(different images from the default 1, the same for any N > 1)")
     sample.add_argument("--float32", action="store_true",
                         help="run the network in float32 instead of under bfloat16 autocast (about 1.8x slower)")
     sample.add_argument("--out", required=True)

@@ -70,6 +70,25 @@ def test_generate_runs_the_network_in_float32_when_asked(trained):
         assert np.array_equal(f["images"], from_model_range(in_float32).numpy())
 
 
+def test_workers_sample_batches_in_threads_with_a_generator_each(trained):
+    """workers > 1: batch k is the sequential sampler on generator k, whose seed is the k-th draw from `seed`;
+    the same images for any workers > 1, and the caller's train mode and torch threads come back."""
+    from diffusion_lite.__main__ import generate
+    ddpm, _, _ = load_model(trained / "run" / "model")
+    ddpm.train()
+    threads = torch.get_num_threads()
+    two = generate(ddpm, 7, "ddpm", 4, seed=3, batch_size=3, progress=False, workers=2)
+    assert ddpm.network.training and torch.get_num_threads() == threads
+    assert torch.equal(generate(ddpm, 7, "ddpm", 4, seed=3, batch_size=3, progress=False, workers=3), two)
+    seeds = torch.randint(2**62, (3,), generator=torch.Generator().manual_seed(3)).tolist()
+    ddpm.eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        by_hand = torch.cat([ddpm.sample((n, 1, 28, 28), generator=torch.Generator().manual_seed(s), num_steps=4,
+                                         spacing="trailing").float() for n, s in zip((3, 3, 1), seeds)])
+    assert two.shape == (7, 1, 28, 28) and torch.equal(two, by_hand)
+    assert not torch.equal(generate(ddpm, 7, "ddpm", 4, seed=3, batch_size=3, progress=False), two)
+
+
 def test_sample_last_t_spaces_the_steps_down_to_it(trained):
     """--last-t = T/steps − 1 is the default "trailing" spacing (T = 50 here); another last t changes the images."""
     def images(*extra):
@@ -94,6 +113,8 @@ def test_clear_errors(trained, tmp_path, capsys):
     assert "--label needs a class-conditional checkpoint" in capsys.readouterr().err
     assert main(["sample", "--checkpoint", model, "--batch-size", "0", "--out", str(tmp_path / "y.npz")]) == 1
     assert "batch_size must be >= 1, got 0" in capsys.readouterr().err
+    assert main(["sample", "--checkpoint", model, "--workers", "0", "--out", str(tmp_path / "y.npz")]) == 1
+    assert "workers must be >= 1, got 0" in capsys.readouterr().err
     assert main(["sample", "--checkpoint", model, "--cache-every", "0", "--out", str(tmp_path / "y.npz")]) == 1
     assert "every must be an integer >= 1 (1 = no reuse), got 0" in capsys.readouterr().err
     assert main(["sample", "--checkpoint", model, "--steps", "4", "--last-t", "47",
