@@ -10,43 +10,65 @@ For the network of the shipped checkpoint (recipe `fashion-ddpm`: `UNetConfig(sk
   `generate` draws them (the sampler's own arithmetic is a few per cent on top);
 each as float32, under bfloat16 autocast (the book's choice), bfloat16 autocast on `channels_last`
 tensors, and bfloat16 autocast with `torch.compile` (its compile time recorded apart); sampling also
-with the weights themselves in bfloat16 (no autocast). And the two layers behind the channels_last
-result: a 3×3 convolution 32 → 32 channels and GroupNorm(8, 32) on a batch of 64 28×28 maps, in both
-layouts. Each timing is the median of --repeats runs of --seconds seconds.
+with the weights themselves in bfloat16 (no autocast), and under autocast with one batch per core:
+--threads Python threads, each calling the network on its own batch on one torch thread, as
+`generate(..., workers=N)` samples. And the two layers behind the channels_last result: a 3×3
+convolution 32 → 32 channels and GroupNorm(8, 32) on a batch of 64 28×28 maps, in both layouts.
+
+And the ceiling: how fast this CPU multiplies bfloat16 and float32 4096 × 4096 matrices, how fast it
+runs the network's 3×3 convolutions at each level's size (batch --batch, autocast), the network's
+FLOPs per image and call (`torch.utils.flop_counter`), and the seconds the 1,000 × 50 calls would take
+if every FLOP ran as fast as the fastest of those products.
+
+This shared machine's speed drifts by 10-30 % within minutes, so the levers are timed in turn: each
+of --repeats rounds runs every training lever, then every sampling lever, for about --seconds each,
+and each timing is the median over the rounds (the first call of each, which compiles, is untimed).
+The layers and the ceiling's products are each the median of --repeats runs of --seconds seconds.
 """
 import argparse
 import copy
 import json
+import os
 import platform
 import statistics
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
+# A fresh compile cache, so that compile_seconds is what a first run pays, not a cache hit from an earlier one.
+os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="levers-inductor-")
+
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from diffusion_lite.checkpoints import build_ddpm, get_recipe
 from diffusion_lite.training import Trainer
 
-LEVERS = ("float32", "bfloat16", "bfloat16 + channels_last", "bfloat16 + torch.compile", "bfloat16 weights")
+LEVERS = ("float32", "bfloat16", "bfloat16 + channels_last", "bfloat16 + torch.compile", "bfloat16 weights",
+          "bfloat16, a batch per core")
+SAMPLING_ONLY = ("bfloat16 weights", "bfloat16, a batch per core")  # no float32 master copy; no backward
 
 
-def timed(fn, args) -> tuple[float, float]:
-    """(median seconds per call of fn over args.repeats runs of about args.seconds each, how much longer
-    the first call took: torch.compile's compile time)."""
-    t0 = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t0
-    runs = []
+def interleaved(fns: dict, args) -> dict:
+    """name -> (median seconds per call over args.repeats rounds, how much longer the first call took).
+    Each round runs every fn in turn for about args.seconds, so the machine's drift reaches them alike."""
+    first = {}
+    for name, fn in fns.items():
+        t0 = time.perf_counter()
+        fn()
+        first[name] = time.perf_counter() - t0
+    runs = {name: [] for name in fns}
     for _ in range(args.repeats):
-        calls, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < args.seconds:
-            fn()
-            calls += 1
-        runs.append((time.perf_counter() - t0) / calls)
-    per_call = statistics.median(runs)
-    return per_call, first - per_call
+        for name, fn in fns.items():
+            calls, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < args.seconds:
+                fn()
+                calls += 1
+            runs[name].append((time.perf_counter() - t0) / calls)
+    return {name: (statistics.median(r), first[name] - statistics.median(r)) for name, r in runs.items()}
 
 
 def prepare(network: nn.Module, lever: str) -> nn.Module:
@@ -60,7 +82,8 @@ def prepare(network: nn.Module, lever: str) -> nn.Module:
     return network
 
 
-def training_speed(lever: str, data: torch.Tensor, args) -> dict:
+def training_step(lever: str, data: torch.Tensor):
+    """(the book's training step set up for `lever`, its batch size)."""
     recipe = get_recipe("fashion-ddpm")
     recipe.train.bf16 = lever != "float32"
     torch.manual_seed(0)
@@ -69,12 +92,12 @@ def training_speed(lever: str, data: torch.Tensor, args) -> dict:
     ddpm.network = prepare(ddpm.network, lever)
     if "channels_last" in lever:  # for one channel the two layouts are the same; the convolutions follow the weights
         trainer.data = data.contiguous(memory_format=torch.channels_last)
-    step, extra = timed(trainer.train_step, args)  # the first step compiles forward and backward, if asked
-    out = {"images_per_second": recipe.train.batch_size / step}
-    return {**out, "compile_seconds": extra} if "compile" in lever else out
+    return trainer.train_step, recipe.train.batch_size
 
 
-def sampling_speed(lever: str, args) -> dict:
+def sampling_call(lever: str, args):
+    """One network call on a batch of args.batch noisy images, set up for `lever`, as sampling makes it;
+    for "a batch per core", args.threads such calls at once, one per Python thread."""
     torch.manual_seed(0)
     network = build_ddpm(get_recipe("fashion-ddpm")).network.eval()
     network = prepare(network, lever)
@@ -87,9 +110,22 @@ def sampling_speed(lever: str, args) -> dict:
                                              enabled=lever not in ("float32", "bfloat16 weights")):
             network(x, t)
 
-    per_call, extra = timed(call, args)
-    out = {"seconds_per_1000x50": per_call * 1000 / args.batch * 50}
-    return {**out, "compile_seconds": extra} if "compile" in lever else out
+    if lever != "bfloat16, a batch per core":
+        return call
+    pool = ThreadPoolExecutor(args.threads)
+
+    def together():  # autocast and no_grad are per thread, so `call` enters them in each
+        torch.set_num_threads(1)  # seen by the pool's threads too
+        try:
+            list(pool.map(lambda _: call(), range(args.threads)))
+        finally:
+            torch.set_num_threads(args.threads)
+    return together
+
+
+def timed(fn, args) -> float:
+    """Median seconds per call of fn over args.repeats runs of about args.seconds each, after one untimed call."""
+    return interleaved({"fn": fn}, args)["fn"][0]
 
 
 def layer_times(args) -> dict:
@@ -105,7 +141,35 @@ def layer_times(args) -> dict:
             def call():
                 with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
                     lay(inp)
-            out[f"{name}, {layout}"] = 1000 * timed(call, args)[0]
+            out[f"{name}, {layout}"] = 1000 * timed(call, args)
+    return out
+
+
+def ceiling(args) -> dict:
+    """The best case: the bfloat16 and float32 GFLOP/s of a 4096 × 4096 matrix product, the GFLOP/s of the
+    network's 3×3 convolutions at each level's size (batch --batch, under autocast), the network's MFLOP
+    per image and call, and the seconds of 1,000 × 50 calls if every FLOP ran at the best of those speeds."""
+    out = {}
+    a, b = torch.randn(4096, 4096), torch.randn(4096, 4096)
+    for dtype in (torch.bfloat16, torch.float32):
+        x, y = a.to(dtype), b.to(dtype)
+        out[f"matmul_4096_{str(dtype).removeprefix('torch.')}_gflops"] = 2 * 4096 ** 3 / timed(lambda: x @ y, args) / 1e9
+    torch.manual_seed(0)
+    network = build_ddpm(get_recipe("fashion-ddpm")).network.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        network(torch.randn(1, 1, 28, 28), torch.tensor([500]))
+    out["conv_gflops"] = {}
+    for size, ch in zip((28, 14, 7), network.config.channels):
+        conv, x = nn.Conv2d(ch, ch, 3, padding=1), torch.randn(args.batch, ch, size, size)
+
+        def call():
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+                conv(x)
+        flops = 2 * 9 * ch * ch * size * size * args.batch
+        out["conv_gflops"][f"{size}×{size}, {ch} → {ch}"] = flops / timed(call, args) / 1e9
+    out["best_gflops"] = max(out["matmul_4096_bfloat16_gflops"], *out["conv_gflops"].values())
+    out["forward_mflop_per_image"] = counter.get_total_flops() / 1e6
+    out["seconds_per_1000x50_at_best"] = counter.get_total_flops() * 1000 * 50 / (out["best_gflops"] * 1e9)
     return out
 
 
@@ -128,15 +192,22 @@ def main():
                "machine": platform.processor() or platform.machine(),
                "training_batch": get_recipe("fashion-ddpm").train.batch_size,
                "sampling_batch": args.batch, "training": {}, "sampling": {}}
-    for lever in args.levers:
-        if lever != "bfloat16 weights":  # bfloat16 weights would need a float32 master copy to train
-            results["training"][lever] = training_speed(lever, data, args)
-            print(f"training  {lever:26s}", results["training"][lever], flush=True)
-        results["sampling"][lever] = sampling_speed(lever, args)
-        print(f"sampling  {lever:26s}", results["sampling"][lever], flush=True)
+    steps = {lever: training_step(lever, data) for lever in args.levers if lever not in SAMPLING_ONLY}
+    for lever, (per_step, extra) in interleaved({lever: fn for lever, (fn, _) in steps.items()}, args).items():
+        out = {"images_per_second": steps[lever][1] / per_step}
+        results["training"][lever] = {**out, "compile_seconds": extra} if "compile" in lever else out
+        print(f"training  {lever:30s}", results["training"][lever], flush=True)
+    calls = {lever: sampling_call(lever, args) for lever in args.levers}
+    for lever, (per_call, extra) in interleaved(calls, args).items():
+        per_batch = per_call / args.threads if lever == "bfloat16, a batch per core" else per_call
+        out = {"seconds_per_1000x50": per_batch * 1000 / args.batch * 50}
+        results["sampling"][lever] = {**out, "compile_seconds": extra} if "compile" in lever else out
+        print(f"sampling  {lever:30s}", results["sampling"][lever], flush=True)
     results["layers_ms"] = layer_times(args)
     for name, ms in results["layers_ms"].items():
         print(f"{name:36s} {ms:7.2f} ms")
+    results["ceiling"] = ceiling(args)
+    print("ceiling", json.dumps(results["ceiling"], indent=2, ensure_ascii=False), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -749,10 +749,10 @@ plt.show()
 # block, width or attention level is worth trying when a model underfits, at the price this table
 # states; chapter 04 trains the default on Fashion-MNIST.
 #
-# ### Three more switches: memory layout, compilation, bfloat16 weights
+# ### Four more switches: memory layout, compilation, bfloat16 weights, a batch per core
 #
-# Guides to PyTorch speed recommend two more switches, and bfloat16 has a second form. None of them
-# changes what the network computes, up to rounding:
+# Guides to PyTorch speed recommend two more switches, bfloat16 has a second form, and sampling can
+# share out the cores another way. None of them changes what the network computes, up to rounding:
 # - `model.to(memory_format=torch.channels_last)` stores a feature map pixel by pixel, the channels of
 #   one pixel side by side (B, H, W, C in memory), instead of one channel's plane after another. That is
 #   the layout the CPU's convolution kernels (oneDNN) compute in, so they skip a reordering on the way
@@ -762,6 +762,13 @@ plt.show()
 # - `model.to(torch.bfloat16)` stores the weights themselves in bfloat16, so nothing is cast at each
 #   call. That suits sampling only: training keeps float32 weights, because AdamW's updates are often
 #   smaller than bfloat16's resolution of about 3 significant digits.
+# - **A batch per core**: torch splits every operation of one call between its threads, one per core.
+#   A convolution splits well; a GroupNorm or SiLU on 100 maps of 28×28 takes a fraction of a
+#   millisecond, and splitting it costs the threads about as much as it saves. Sampling has many
+#   independent batches, so it can instead give each core its own: Python threads, each running one
+#   batch on one torch thread (torch releases Python's lock inside its operations, so they do run at
+#   once). That suits sampling only, whose batches do not depend on each other. `generate(...,
+#   workers=2)` and `python -m diffusion_lite sample --workers 2` sample this way.
 #
 # The layout changes the two layers of a residual block in opposite ways. Here they are, timed on a
 # batch of 64 maps of 32 channels at 28×28, as in level 0 (forward, bfloat16 autocast, median of 7 runs):
@@ -789,7 +796,8 @@ assert layer_ms["GroupNorm(8, 32)", "channels_last"] > 2 * layer_ms["GroupNorm(8
 
 # %% [markdown]
 # For the whole network the switches were timed by `benchmarks/levers.py` on 2 threads with nothing
-# else running: the book's training step (loss, backward, clipping, AdamW, EMA) at batch 64, and the
+# else running, in turn and round after round, so that the machine's drift from minute to minute
+# reaches them all alike: the book's training step (loss, backward, clipping, AdamW, EMA) at batch 64, and the
 # network calls of sampling 1,000 images with 50 steps, in batches of 100 as `generate` draws them.
 # Compiling takes minutes on one thread, so the chapter reads the stored results:
 
@@ -798,38 +806,43 @@ levers = json.loads(Path("../benchmarks/results/levers.json").read_text())
 train, sample = levers["training"], levers["sampling"]
 print(f"benchmarks/levers.py, {levers['date']}, {levers['threads']} threads, torch {levers['torch']}, "
       f"the network of the book's checkpoint")
-print(f"{'':26s} {'training':>19s}   {'1,000 × 50 network calls':>26s}")
-print(f"{'':26s} {'images/s':>9s} {'vs bf16':>9s}   {'seconds':>15s} {'vs bf16':>10s}   compile")
+print(f"{'':28s} {'training':>19s}   {'1,000 × 50 network calls':>26s}")
+print(f"{'':28s} {'images/s':>9s} {'vs bf16':>9s}   {'seconds':>15s} {'vs bf16':>10s}   compile")
 base_images, base_seconds = train["bfloat16"]["images_per_second"], sample["bfloat16"]["seconds_per_1000x50"]
 for lever in sample:
     t, s = train.get(lever), sample[lever]
     training = f"{t['images_per_second']:9.0f} {t['images_per_second'] / base_images:8.2f}×" if t else f"{'—':>9s} {'':9s}"
     compiling = f"{t['compile_seconds']:.0f} s + {s['compile_seconds']:.0f} s" if "compile_seconds" in s else ""
-    print(f"{lever:26s} {training}   {s['seconds_per_1000x50']:15.1f} {base_seconds / s['seconds_per_1000x50']:9.2f}×   "
+    print(f"{lever:28s} {training}   {s['seconds_per_1000x50']:15.1f} {base_seconds / s['seconds_per_1000x50']:9.2f}×   "
           f"{compiling}")
 layout_cost = train["bfloat16"]["images_per_second"] / train["bfloat16 + channels_last"]["images_per_second"]
 compile_gain = train["bfloat16 + torch.compile"]["images_per_second"] / train["bfloat16"]["images_per_second"]
 assert layout_cost > 1
 assert sample["bfloat16 + channels_last"]["seconds_per_1000x50"] > sample["bfloat16"]["seconds_per_1000x50"]
-assert 1 < compile_gain < 1.2 and train["bfloat16 + torch.compile"]["compile_seconds"] > 30
+assert 0.9 < compile_gain < 1.1 and train["bfloat16 + torch.compile"]["compile_seconds"] > 30
+assert sample["bfloat16, a batch per core"]["seconds_per_1000x50"] < sample["bfloat16"]["seconds_per_1000x50"]
 assert sample["float32"]["seconds_per_1000x50"] > 1.5 * sample["bfloat16"]["seconds_per_1000x50"]
 
 # %% [markdown]
 # Both "vs bf16" columns are speeds relative to bfloat16 autocast, the book's setting (above 1× is
 # faster). On this CPU, for this network:
-# - **channels_last loses**: 0.93× in training, 0.77× in sampling. The convolution gains a few per cent
+# - **channels_last loses**: 0.81× in training, 0.74× in sampling. The convolution gains a few per cent
 #   in that layout (about 5 against 5.5 ms on one thread above), but GroupNorm becomes 7–10× slower
 #   (about 4.5 against 0.5 ms), and every residual block has as many GroupNorms as convolutions. Advice to use
 #   channels_last is mostly written for GPUs, where convolutions dominate even more.
-# - **torch.compile gains 6 %**, in training and in sampling, after 72 s of compiling for training and
-#   26 s for sampling (and again for each new batch shape). A 15-minute run at 6 % gains about 50 s,
-#   less than the compiling costs, and an hour's run about 3 minutes; it also needs a C++ compiler
-#   where it runs. What it fuses is the elementwise work between the convolutions, and the convolutions
-#   take about two thirds of the time. The book leaves it off.
-# - **bfloat16 weights** sample 8 % faster than autocast, which casts the float32 weights to bfloat16
-#   at every call. Stored in bfloat16, though, GroupNorm's scales and shifts lose the float32 precision
-#   that autocast leaves them, and GroupNorm itself, which autocast runs in float32, runs in bfloat16.
-#   What that costs is measured next.
+# - **torch.compile gains nothing measurable**: 0.97× in training and 0.99× in sampling in this run,
+#   after 74 s of compiling for training and 31 s for sampling (and again for each new batch shape);
+#   an earlier run, which timed the levers one after the other instead of in turn, gave 1.06× and
+#   1.06×. It also needs a C++ compiler where it runs. What it fuses is the elementwise work between
+#   the convolutions, and the convolutions take most of the time. The book leaves it off.
+# - **bfloat16 weights** sample about as fast as autocast (0.99× here, 1.08× in the earlier run),
+#   although autocast casts the float32 weights to bfloat16 at every call. Stored in bfloat16,
+#   GroupNorm's scales and shifts lose the float32 precision that autocast leaves them, and GroupNorm
+#   itself, which autocast runs in float32, runs in bfloat16.
+# - **A batch per core** is the one lever that gains in sampling, 1.06× here. Whole samplers gain more:
+#   `sample --workers 2` drew 1,000 DDIM-50 images in 44.2 and 44.6 s where one batch at a time on
+#   both cores took 54.8 s, in runs one after the other (2026-11-27), for the sampler's own arithmetic
+#   between the calls, and its noise, then run side by side too.
 #
 # Rounding to bfloat16 changes what the network computes, a little, and a sampler chains 50 network
 # calls. Does that cost quality? `benchmarks/sampling.py formats` drew 1,000 images with DDIM and 50
@@ -897,10 +910,45 @@ print(f"at t = 999, 1/√ᾱt = {abar[-1] ** -0.5:.0f}")
 # multiplies it by more than 1. That is a reading of the two measurements, not a proof, but it is
 # the same reason that made v-prediction attractive for training (Salimans and Ho 2022).
 #
-# None of the three comes near the factor of 1.6–1.7 that bfloat16 autocast gives over float32, or the
-# factors between the designs of the table above. Drawing 1,000 images with 50 network calls stays at
-# about 47–64 s whichever switch is on. Getting it down means doing less work per image: fewer calls
-# of a better sampler, or cheaper calls. Chapter 05 measures both.
+# ### How fast could it be?
+#
+# Is 45–55 s for 1,000 images × 50 calls near what this CPU can do at all? Count the work and divide
+# by the best speed measured. `benchmarks/levers.py` also timed a large bfloat16 matrix product, the
+# CPU's best case, and a 3×3 convolution at each level's size and width (batch 100, autocast), and
+# counted the FLOPs of one call of the checkpoint's network with `FlopCounterMode` as above (additive
+# skips, so fewer than the concatenating default of section 5):
+
+# %%
+ceiling = levers["ceiling"]
+total_flop = ceiling["forward_mflop_per_image"] * 1e6 * 1000 * 50
+print(f"network: {ceiling['forward_mflop_per_image']:.1f} MFLOP per image and call; 1,000 × 50 calls: "
+      f"{total_flop / 1e12:.1f} TFLOP")
+print(f"matrix product 4096 × 4096: {ceiling['matmul_4096_bfloat16_gflops']:4.0f} GFLOP/s in bfloat16, "
+      f"{ceiling['matmul_4096_float32_gflops']:.0f} in float32")
+for shape, gflops in ceiling["conv_gflops"].items():
+    print(f"conv 3×3 {shape:15s} {gflops:4.0f} GFLOP/s")
+print(f"every FLOP at the best, {ceiling['best_gflops']:.0f} GFLOP/s: {ceiling['seconds_per_1000x50_at_best']:.1f} s")
+for lever, timing in sample.items():
+    seconds = timing["seconds_per_1000x50"]
+    print(f"{lever:28s} {seconds:5.1f} s = {total_flop / seconds / 1e9:4.0f} GFLOP/s, "
+          f"{ceiling['seconds_per_1000x50_at_best'] / seconds:4.0%} of the best")
+conv = ceiling["conv_gflops"]
+assert ceiling["seconds_per_1000x50_at_best"] > 25 and conv["28×28, 32 → 32"] < conv["14×14, 64 → 64"]
+assert all(timing["seconds_per_1000x50"] > 1.4 * ceiling["seconds_per_1000x50_at_best"] for timing in sample.values())
+
+# %% [markdown]
+# The best setting runs at about 60 % of the best speed this CPU showed, and even if every operation ran
+# at that speed, the 11.4 TFLOP of 1,000 × 50 calls would take about 30 s. The other 40 % goes to work
+# that has few FLOPs but passes over every activation: GroupNorm, SiLU, the casts between float32
+# and bfloat16 around each convolution, attention's softmax, the additions of the skips; and the
+# 28×28 convolutions, a quarter of the FLOPs, run about 20 % slower than the others, for 32 channels
+# give the CPU's vector units short rows to work on. For this network, 30 s would need every
+# operation, GroupNorm and SiLU included, to run as fast as the fastest convolution; no switch comes
+# near that.
+#
+# None of the four switches comes near the factor of 1.6–1.7 that bfloat16 autocast gives over float32,
+# or the factors between the designs of the table above. Getting much faster means doing less work per
+# image: fewer calls of a better sampler, or cheaper calls. Chapter 05 measures both.
 #
 # ## 7. Exercises
 #

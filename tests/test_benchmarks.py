@@ -45,11 +45,17 @@ def test_the_stored_lever_timings_cover_every_lever_chapter_03_reads():
     levers = load_script("levers")
     results = json.loads((ROOT / "benchmarks/results/levers.json").read_text())
     assert list(results["sampling"]) == list(levers.LEVERS)
-    assert list(results["training"]) == [lever for lever in levers.LEVERS if lever != "bfloat16 weights"]
+    assert list(results["training"]) == [lever for lever in levers.LEVERS if lever not in levers.SAMPLING_ONLY]
     for kind in ("training", "sampling"):
         for lever, timing in results[kind].items():
             assert ("compile_seconds" in timing) == ("compile" in lever) and min(timing.values()) > 0, (kind, lever)
     assert len(results["layers_ms"]) == 4 and min(results["layers_ms"].values()) > 0
+    ceiling = results["ceiling"]
+    assert ceiling["matmul_4096_bfloat16_gflops"] > ceiling["matmul_4096_float32_gflops"] > 0
+    assert len(ceiling["conv_gflops"]) == 3 and min(ceiling["conv_gflops"].values()) > 0
+    assert ceiling["best_gflops"] == max(ceiling["matmul_4096_bfloat16_gflops"], *ceiling["conv_gflops"].values())
+    assert ceiling["seconds_per_1000x50_at_best"] == pytest.approx(
+        ceiling["forward_mflop_per_image"] * 1e6 * 50_000 / (ceiling["best_gflops"] * 1e9))
 
 
 # the book's checkpoint and its two predecessors: linear βt with v-prediction, then with ε-prediction
