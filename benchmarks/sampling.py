@@ -47,6 +47,18 @@ float32 and autocast again with the steps ending at t = 74 (as in `last`):
     .venv/bin/python benchmarks/sampling.py formats --checkpoint data/checkpoints/fashion_ddpm \
         --out benchmarks/results/formats.json
 
+`workers` times DDIM-50 on --num images with one batch at a time on --threads threads against a batch
+per core (`generate(..., workers=--threads)`, each batch on one torch thread; chapter 03, section 6),
+each with the whole network on every call and on every 2nd: the four in turn, round after round
+(--rounds), so that the machine's drift reaches them alike; it records each round's seconds per
+1,000 images and their median (quality is the same network's: `workers` changes only which noise
+each batch draws):
+
+    .venv/bin/python benchmarks/sampling.py workers --checkpoint data/checkpoints/fashion_ddpm \
+        --out benchmarks/results/workers.json
+
+(with --num a multiple of 100 × --threads, so that every core gets as many batches)
+
 Results are written after every entry,
 and entries already in --out are kept and skipped, so an interrupted run resumes where it stopped.
 `timing` re-times every entry of --out with --num images on --threads threads and nothing else running,
@@ -60,7 +72,9 @@ import copy
 import json
 import math
 import platform
+import statistics
 import time
+from datetime import date
 from pathlib import Path
 
 import torch
@@ -133,16 +147,41 @@ def retime(ddpm, results, args, out):
     out.write_text(json.dumps(results, indent=1))
 
 
+def time_workers(ddpm, args, out):
+    """Seconds per 1,000 DDIM-50 images, one batch at a time against a batch per core, in rounds."""
+    configs = [{"workers": w, "cache_every": every} for every in (1, 2) for w in (1, args.threads)]
+    generate(ddpm, 2 * SAMPLE_BATCH, "ddim", 2, seed=0, progress=False, workers=args.threads)  # warm-up
+    seconds = [[] for _ in configs]
+    for r in range(args.rounds):
+        for c, times in zip(configs, seconds):
+            t0 = time.perf_counter()
+            generate(ddpm, args.num, "ddim", 50, seed=r, progress=False, **c)
+            times.append(round((time.perf_counter() - t0) * 1000 / args.num, 1))
+            print(f"round {r}", c, times[-1], "s per 1000", flush=True)
+    entries = [{"sampler": "ddim", "steps": 50, **c, "seconds_per_1000": times,
+                "median_seconds_per_1000": statistics.median(times)} for c, times in zip(configs, seconds)]
+    results = {"checkpoint": args.checkpoint, "num_images": args.num, "threads": args.threads,
+               "batch_size": SAMPLE_BATCH, "rounds": args.rounds, "date": date.today().isoformat(),
+               "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+               "entries": entries}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("samplers", "guidance", "cache", "last", "grid", "formats", "timing"))
+    parser.add_argument("mode", choices=("samplers", "guidance", "cache", "last", "grid", "formats", "timing",
+                                         "workers"))
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--num", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sampler", default="dpmpp_2m", help="guidance mode: the sampler (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=20, help="guidance mode: its steps (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="workers mode: rounds of the four timings")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
+    if args.num < 1 or args.threads < 1 or args.rounds < 1:
+        parser.error("--num, --threads and --rounds must be >= 1")
     torch.set_num_threads(args.threads)
     ddpm, recipe, meta = load_model(args.checkpoint)
     out = Path(args.out)
@@ -152,6 +191,8 @@ def main():
                         "machine": platform.processor() or platform.machine(), "torch": torch.__version__})
     if args.mode == "timing":
         return retime(ddpm, results, args, out)
+    if args.mode == "workers":
+        return time_workers(ddpm, args, out)
     entries = results.setdefault("entries", [])
     if args.mode == "samplers":
         jobs = [{"sampler": s, "steps": n} for s, steps in SAMPLER_GRID.items() for n in steps]

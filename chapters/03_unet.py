@@ -839,10 +839,10 @@ assert sample["float32"]["seconds_per_1000x50"] > 1.5 * sample["bfloat16"]["seco
 #   although autocast casts the float32 weights to bfloat16 at every call. Stored in bfloat16,
 #   GroupNorm's scales and shifts lose the float32 precision that autocast leaves them, and GroupNorm
 #   itself, which autocast runs in float32, runs in bfloat16.
-# - **A batch per core** is the one lever that gains in sampling, 1.06× here. Whole samplers gain more:
-#   `sample --workers 2` drew 1,000 DDIM-50 images in 44.2 and 44.6 s where one batch at a time on
-#   both cores took 54.8 s, in runs one after the other (2026-11-27), for the sampler's own arithmetic
-#   between the calls, and its noise, then run side by side too.
+# - **A batch per core** is the one lever that gains in sampling, 1.06× here. Whole samplers gain a
+#   little more: `benchmarks/sampling.py workers`, timing them the same way, in turn, drew 1,000 DDIM-50
+#   images in 50.8 s with a batch per core against 57.7 s one batch at a time (medians of three rounds,
+#   `benchmarks/results/workers.json`), 0.88× the time.
 #
 # Rounding to bfloat16 changes what the network computes, a little, and a sampler chains 50 network
 # calls. Does that cost quality? `benchmarks/sampling.py formats` drew 1,000 images with DDIM and 50

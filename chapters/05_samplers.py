@@ -648,9 +648,10 @@ for e in cache_results["entries"]:
 # about 40 % of a full one in this run: level 0's blocks are 26 % of this network's FLOPs (59 of 229
 # MFLOP per image), and its 28×28 maps are the slowest to move through memory. (This machine's timings
 # move by 10–30 % between runs hours apart: the same run on the book's previous checkpoint, the same
-# network, took 47 s and 27 s.) Reuse and chapter 03's batch per core add up: with `python -m
-# diffusion_lite sample --workers 2`, DDIM-50 took 44–54 s on 1,000 images with the whole network,
-# 32–34 s with every 2nd call in full and 29 s with every 3rd, in runs on 2026-11-27.
+# network, took 47 s and 27 s.) Reuse and chapter 03's batch per core (`sample --workers 2`) add up:
+# `benchmarks/sampling.py workers` timed DDIM-50 on 1,000 images in turn, three rounds, in a slower
+# hour: 57.7 s one batch at a time, 50.8 s a batch per core, 42.8 s with every 2nd call in full and
+# 35.8 s with both (medians).
 #
 # On the second-order samplers reuse costs far more: DPM-Solver++-20 with every 2nd call loses 4.5
 # FID, Heun-10 loses 13. Both correct their step with the *difference* of two x̂0, Heun's between the two ends

@@ -1,6 +1,7 @@
 """The benchmark scripts: their variants are valid recipes, their results match them, bad input is refused."""
 import importlib.util
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -112,11 +113,23 @@ def test_the_stored_grid_results_compare_both_schedules_noise_levels():
     assert all(e["num_images"] == 1000 and e["fid"] > e["fid_floor"] > 0 for e in entries)
 
 
+def test_the_stored_workers_timings_interleave_the_four_settings():
+    results = json.loads((ROOT / "benchmarks/results/workers.json").read_text())
+    threads = results["threads"]
+    assert [(e["workers"], e["cache_every"]) for e in results["entries"]] == [(1, 1), (threads, 1), (1, 2), (threads, 2)]
+    assert results["num_images"] % (100 * threads) == 0
+    for e in results["entries"]:
+        assert len(e["seconds_per_1000"]) == results["rounds"] and min(e["seconds_per_1000"]) > 0
+        assert e["median_seconds_per_1000"] == statistics.median(e["seconds_per_1000"])
+
+
 @pytest.mark.parametrize("script, argv, message", [
     ("train_budget", ["--models", "nope"], "unknown model 'nope'; choose from ("),
     ("recipe_search", ["--variants", "nope"], "invalid choice: 'nope'"),
     ("levers", ["--levers", "nope"], "invalid choice: 'nope'"),
     ("levers", ["--seconds", "0"], "--threads, --repeats and --batch must be >= 1 and --seconds > 0"),
+    ("sampling", ["workers", "--checkpoint", "x", "--rounds", "0", "--out", "y.json"],
+     "--num, --threads and --rounds must be >= 1"),
     ("recipe_search", ["--variants", "add-60", "--samplers", "ddim-x"],
      "--samplers takes SAMPLER-STEPS with SAMPLER one of ddpm, ddim, euler, heun, dpmpp_2m, got 'ddim-x'"),
 ])
