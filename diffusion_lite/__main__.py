@@ -98,7 +98,8 @@ def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: fl
 
     `workers` > 1 samples that many batches at once, each in its own Python thread on one torch thread
     (the network's small operations, GroupNorm and SiLU on 28×28 maps, gain more from a core of their own
-    than from splitting one batch between cores; chapter 03, section 6). Each batch then draws from its
+    than from splitting one batch between cores: 10-15 % faster on 2 cores, `benchmarks/sampling.py
+    workers`; chapter 03, section 6). Each batch then draws from its
     own generator, seeded in turn from `seed`, so the images are the same for any `workers` > 1, but
     differ from those of `workers` = 1."""
     from concurrent.futures import ThreadPoolExecutor
