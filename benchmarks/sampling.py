@@ -30,7 +30,8 @@ The same grids on the book's two earlier checkpoints are kept beside them: the r
 and its .json) as `samplers_vlinear.json`, `deepcache_vlinear.json`, `last_step_vlinear.json` and
 `formats_vlinear.json`, and the one before it, with ε-prediction (`git show 10c98bb:...`), as
 `samplers_eps.json`, `deepcache_eps.json`, `last_step_eps.json` and `formats_eps.json`; the README
-compares them.
+compares them. `guidance_eps.json` is the guidance sweep of the conditional checkpoint before it moved
+to v-prediction and the cosine schedule (`git show 22508cb:data/checkpoints/fashion_cfg.safetensors`).
 
 `grid` draws --num images with DDIM-50, DPM-Solver++-20 and Heun-10 from a checkpoint trained on one
 schedule and sampled at another's noise levels (`sampling_schedule`, chapter 05, section 6), once at

@@ -211,10 +211,12 @@ assert toy[3.0].mean() > toy[1.0].mean() and toy[3.0].std() < toy[1.0].std()  # 
 #
 # `make checkpoints` trains the `fashion-cfg` recipe: the network and training of chapter 04's
 # unconditional model (additive skips, min-SNR-5 loss weighting, batch 64, no flips) for 10,000 steps,
-# with a class embedding and label dropout 0.1, and with ε-prediction and linear βt: it was trained
-# before chapter 04's model moved to v-prediction and the cosine schedule, and ε is the form in which
-# this chapter writes guidance. Its
-# metadata records how long that took and what it reached:
+# with a class embedding and label dropout 0.1; like that model it predicts v and trains on the cosine
+# schedule, sampled at the linear schedule's noise levels (chapter 05, section 6). This chapter writes
+# guidance with ε̂, but the network's v̂ is guided by the same formula: for a given x_t and t, ε̂ is an
+# affine function of v̂ (chapter 04, section 1), and the guided combination's weights, 1 − w and w, sum
+# to 1, so combining the v̂'s combines the ε̂'s the same way. Its metadata records how long training
+# took and what it reached:
 
 # %%
 ddpm, cfg_recipe, meta = load_model(CHECKPOINT_DIR / "fashion_cfg")
@@ -233,7 +235,7 @@ with torch.no_grad():
     cond, uncond = ddpm.network(x, t, y), ddpm.network(x, t, torch.full((4,), 10))
     guided = ClassifierFreeGuidance(ddpm.network, y, 3.0)(x, t)
 gap = (guided - (uncond + 3.0 * (cond - uncond))).abs().max()
-print(f"|wrapper − formula| = {gap:.1e}; conditional and unconditional ε̂ differ by up to {(cond - uncond).abs().max():.2f}")
+print(f"|wrapper − formula| = {gap:.1e}; conditional and unconditional v̂ differ by up to {(cond - uncond).abs().max():.2f}")
 assert gap < 1e-4
 
 # %% [markdown]
@@ -327,9 +329,7 @@ assert chosen is not None and chosen["guidance_scale"] == meta["metrics"]["guida
 # reaches 95 % accuracy, the least diversity given up for a model that follows its labels.
 #
 # Without guidance the conditional model is also the closest to the data the book has trained. Its
-# network and training are those of chapter 04's unconditional checkpoint (but for ε-prediction and
-# linear βt), on
-# two-thirds as many images, and with the same sampler (chapter 05's table) it lands well below it:
+# network and training are those of chapter 04's unconditional checkpoint, on two-thirds as many images, and with the same sampler (chapter 05's table) it lands well below it:
 
 # %%
 unconditional = next(e for e in json.loads(Path("../benchmarks/results/samplers.json").read_text())["entries"]

@@ -80,10 +80,11 @@ RECIPES = {
     # The book's class-conditional model (chapter 06): fashion-ddpm's network and training plus a class
     # embedding, with 10 % of the labels dropped to the null class so that one network also learns the
     # unconditional model that classifier-free guidance needs (Ho & Salimans 2022 found 0.1-0.2 best);
-    # 10,000 steps of 64, the images of the probe recipe's 5,000 steps of 128, in about 40 minutes. It keeps
-    # ε-prediction: it was trained before fashion-ddpm moved to v-prediction, and is not retrained yet.
+    # 10,000 steps of 64, the images of the probe recipe's 5,000 steps of 128, in about 40 minutes; v-prediction
+    # and cosine ᾱ, sampled at the linear schedule's noise levels, as fashion-ddpm.
     "fashion-cfg": Recipe(unet=UNetConfig(skip="add", num_classes=10),
-                          ddpm=DDPMConfig(min_snr_gamma=5.0, label_dropout=0.1),
+                          ddpm=DDPMConfig(min_snr_gamma=5.0, label_dropout=0.1, prediction_type="v_prediction",
+                                          schedule="cosine", sampling_schedule="linear"),
                           train=TrainConfig(steps=10000, batch_size=64, lr=2e-3, warmup_steps=200, grad_clip=1.0,
                                             ema_decay=0.9995, hflip=False, bf16=True)),
 }
