@@ -183,6 +183,8 @@ def main():
     args = parser.parse_args()
     if args.num < 1 or args.threads < 1 or args.rounds < 1:
         parser.error("--num, --threads and --rounds must be >= 1")
+    if args.mode == "workers" and args.threads < 2:
+        parser.error("workers compares one batch at a time with a batch per core, so it needs --threads >= 2")
     torch.set_num_threads(args.threads)
     ddpm, recipe, meta = load_model(args.checkpoint)
     out = Path(args.out)

@@ -329,7 +329,8 @@ assert chosen is not None and chosen["guidance_scale"] == meta["metrics"]["guida
 # reaches 95 % accuracy, the least diversity given up for a model that follows its labels.
 #
 # Without guidance the conditional model is also the closest to the data the book has trained. Its
-# network and training are those of chapter 04's unconditional checkpoint, on two-thirds as many images, and with the same sampler (chapter 05's table) it lands well below it:
+# network and training are those of chapter 04's unconditional checkpoint, on two-thirds as many
+# images, and with the same sampler (chapter 05's table) it lands well below it:
 
 # %%
 unconditional = next(e for e in json.loads(Path("../benchmarks/results/samplers.json").read_text())["entries"]

@@ -130,6 +130,8 @@ def test_the_stored_workers_timings_interleave_the_four_settings():
     ("levers", ["--seconds", "0"], "--threads, --repeats and --batch must be >= 1 and --seconds > 0"),
     ("sampling", ["workers", "--checkpoint", "x", "--rounds", "0", "--out", "y.json"],
      "--num, --threads and --rounds must be >= 1"),
+    ("sampling", ["workers", "--checkpoint", "x", "--threads", "1", "--out", "y.json"],
+     "workers compares one batch at a time with a batch per core, so it needs --threads >= 2"),
     ("recipe_search", ["--variants", "add-60", "--samplers", "ddim-x"],
      "--samplers takes SAMPLER-STEPS with SAMPLER one of ddpm, ddim, euler, heun, dpmpp_2m, got 'ddim-x'"),
 ])
