@@ -797,8 +797,9 @@ assert layer_ms["GroupNorm(8, 32)", "channels_last"] > 2 * layer_ms["GroupNorm(8
 # %% [markdown]
 # For the whole network the switches were timed by `benchmarks/levers.py` on 2 threads with nothing
 # else running, in turn and round after round, so that the machine's drift from minute to minute
-# reaches them all alike: the book's training step (loss, backward, clipping, AdamW, EMA) at batch 64, and the
-# network calls of sampling 1,000 images with 50 steps, in batches of 100 as `generate` draws them.
+# reaches them all alike: the book's training step (loss, backward, clipping, AdamW, EMA) at batch 64,
+# and the network calls of sampling 1,000 images with 50 steps, in batches of 100 as `generate` draws
+# them.
 # Compiling takes minutes on one thread, so the chapter reads the stored results:
 
 # %%

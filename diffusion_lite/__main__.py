@@ -99,9 +99,8 @@ def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: fl
     `workers` > 1 samples that many batches at once, each in its own Python thread on one torch thread
     (the network's small operations, GroupNorm and SiLU on 28×28 maps, gain more from a core of their own
     than from splitting one batch between cores: 10-15 % faster on 2 cores, `benchmarks/sampling.py
-    workers`; chapter 03, section 6). Each batch then draws from its
-    own generator, seeded in turn from `seed`, so the images are the same for any `workers` > 1, but
-    differ from those of `workers` = 1."""
+    workers`; chapter 03, section 6). Each batch then draws from its own generator, seeded in turn from
+    `seed`, so the images are the same for any `workers` > 1, but differ from those of `workers` = 1."""
     from concurrent.futures import ThreadPoolExecutor
     from tqdm.auto import tqdm
     if batch_size < 1:
@@ -122,29 +121,26 @@ def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: fl
                                spacing="trailing" if last_t is None else "linspace", last_t=last_t,
                                **guide, **options).float()
 
-    bar = tqdm(total=len(starts), disable=not progress, desc=f"{sampler} x{steps or ddpm.timesteps}")
-    if workers == 1:
-        out = []
-        for start in starts:
-            out.append(batch(start, g))
-            bar.update()
-        bar.close()
-        return torch.cat(out)
-    seeds = torch.randint(2**62, (len(starts),), generator=g).tolist()
-    was_training, threads = ddpm.network.training, torch.get_num_threads()
-    ddpm.network.eval()  # here, not in each thread: a thread's sample() would restore train mode under the others
-    torch.set_num_threads(1)  # the worker threads see this setting too
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            futures = [pool.submit(batch, start, torch.Generator().manual_seed(s)) for start, s in zip(starts, seeds)]
-            for f in futures:
-                f.add_done_callback(lambda _: bar.update())
-            out = [f.result() for f in futures]
-    finally:
-        torch.set_num_threads(threads)
-        ddpm.network.train(was_training)
-        bar.close()
-    return torch.cat(out)
+    with tqdm(total=len(starts), disable=not progress, desc=f"{sampler} x{steps or ddpm.timesteps}") as bar:
+        if workers == 1:
+            out = []
+            for start in starts:
+                out.append(batch(start, g))
+                bar.update()
+            return torch.cat(out)
+        seeds = torch.randint(2**62, (len(starts),), generator=g).tolist()
+        was_training, threads = ddpm.network.training, torch.get_num_threads()
+        ddpm.network.eval()  # here, not in each thread: a thread's sample() would restore train mode under the others
+        torch.set_num_threads(1)  # the worker threads see this setting too
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                futures = [pool.submit(batch, start, torch.Generator().manual_seed(s)) for start, s in zip(starts, seeds)]
+                for f in futures:
+                    f.add_done_callback(lambda _: bar.update())
+                return torch.cat([f.result() for f in futures])
+        finally:
+            torch.set_num_threads(threads)
+            ddpm.network.train(was_training)
 
 
 def sample_labels(label: str | None, num: int, num_classes: int | None) -> torch.Tensor | None:
