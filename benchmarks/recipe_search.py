@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from diffusion_lite.__main__ import SAMPLE_BATCH, generate
+from diffusion_lite.generation import SAMPLE_BATCH, generate
 from diffusion_lite.checkpoints import Recipe, build_ddpm, get_recipe
 from diffusion_lite.datasets import from_model_range, load_fashion_mnist, to_model_range
 from diffusion_lite.metrics import image_quality

@@ -80,7 +80,7 @@ from pathlib import Path
 
 import torch
 
-from diffusion_lite.__main__ import SAMPLE_BATCH, generate, sample_labels
+from diffusion_lite.generation import SAMPLE_BATCH, generate, sample_labels
 from diffusion_lite.checkpoints import load_model
 from diffusion_lite.datasets import from_model_range
 from diffusion_lite.metrics import image_quality

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from diffusion_lite.__main__ import generate
+from diffusion_lite.generation import generate
 from diffusion_lite.checkpoints import RECIPES, Recipe, build_ddpm, get_recipe
 from diffusion_lite.datasets import from_model_range, load_fashion_mnist, to_model_range
 from diffusion_lite.metrics import image_quality

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diffusion_lite.__main__ import generate
+from diffusion_lite.generation import generate
 from diffusion_lite.checkpoints import build_ddpm, get_recipe, load_model
 from diffusion_lite.ddpm import DDPM
 from diffusion_lite.datasets import CLASS_NAMES, load_fashion_mnist, to_model_range

@@ -42,7 +42,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from diffusion_lite.__main__ import generate
+from diffusion_lite.generation import generate
 from diffusion_lite.checkpoints import load_model
 from diffusion_lite.datasets import load_fashion_mnist, to_model_range
 from diffusion_lite.metrics import CHECKPOINT_DIR, classifier_outputs, frechet_distance, load_classifier

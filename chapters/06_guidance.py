@@ -37,7 +37,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from diffusion_lite.__main__ import generate
+from diffusion_lite.generation import generate
 from diffusion_lite.checkpoints import build_ddpm, get_recipe, load_model
 from diffusion_lite.datasets import CLASS_NAMES, load_fashion_mnist, to_model_range
 from diffusion_lite.guidance import ClassifierFreeGuidance, drop_labels

@@ -3,8 +3,9 @@
 Modules form layers; each imports only from its own layer or those below:
 1. mathematics on plain tensors: `schedules`, `process`, `samplers`
 2. networks: `embeddings`, `mlp`, `attention`, `unet` (and, in later chapters, `vae`, `text`)
-3. models combining a network with the mathematics: `ddpm`
-4. tools: `datasets`, `metrics`, `plotting`, `widgets`, the CLI (`python -m diffusion_lite`)
+3. models combining a network with the mathematics: `ddpm`, `guidance`
+4. tools: `datasets`, `training`, `checkpoints`, `generation`, `metrics`, `plotting`, `widgets`, the CLI
+   (`python -m diffusion_lite`)
 """
 from .ddpm import DDPM
 from .mlp import MLPDenoiser

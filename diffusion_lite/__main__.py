@@ -5,7 +5,7 @@
                                               train (resumes from DIR/state.pt); writes DIR/model.safetensors + .json
     sample --checkpoint PATH --num N --out F.npz [--sampler ddpm|ddim|euler|heun|dpmpp_2m --steps S
            --eta E --seed K --cache-every N --last-t T --workers J --float32] [--label L|all --guidance-scale W]
-                                              (labels: class-conditional)
+                                              (labels: class-conditional; w: the checkpoint's unless given)
     evaluate F.npz                            FID/KID (book classifier features) against the test set, with the
                                               real-vs-real floor at the same sample size
 """
@@ -15,12 +15,14 @@ import argparse
 import json
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import datasets
+from .generation import SAMPLE_BATCH, generate, sample_labels
 from .samplers import STEPS
 
 
@@ -40,12 +42,16 @@ def _data(args) -> int:
 def _train(args) -> int:
     from .checkpoints import Recipe, build_ddpm, get_recipe, save_model
     from .training import Trainer
-    recipe = Recipe.from_dict(json.loads(Path(args.config).read_text())) if args.config else get_recipe(args.recipe)
-    if args.steps:
+    recipe = Recipe.from_dict(_read_json(args.config, "--config")) if args.config else get_recipe(args.recipe)
+    if args.steps is not None:
         recipe.train.steps = args.steps
-    if args.threads:
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.guidance_scale != 1.0 and not recipe.unet.num_classes:
+        raise ValueError("--guidance-scale needs a class-conditional recipe; this one is unconditional")
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out must be a folder (the run's state and model go in it), but {out} is a file")
     torch.manual_seed(recipe.train.seed)
     ddpm = build_ddpm(recipe)
     images, labels = datasets.load_fashion_mnist("train")
@@ -78,111 +84,105 @@ def _train(args) -> int:
     return 0
 
 
-SAMPLE_BATCH = 100  # images per network call when sampling (see `generate`)
-
-
-def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: float = 0.0,
-             batch_size: int = SAMPLE_BATCH, progress: bool = True, labels=None, guidance_scale: float = 1.0,
-             cache_every: int = 1, last_t: int | None = None, bf16: bool = True, workers: int = 1) -> torch.Tensor:
-    """`num` images (N, 1, H, W) in [−1, 1], drawn in batches from one seeded generator, with "trailing"
-    timestep spacing (the first step starts from pure noise for any number of steps), or with `last_t`
-    the steps evenly spaced from t = T − 1 down to t = last_t (chapter 05, section 6). The network runs
-    under bfloat16 autocast, or in float32 with `bf16=False` (about 1.8× slower, chapter 03). `labels` (N,)
-    guides a class-conditional model with classifier-free guidance at `guidance_scale`. `cache_every` > 1
-    runs the whole UNet on every that-many-th call only and reuses its deep features between
-    (`unet.DeepCache`, chapter 05).
-
-    The images depend on `batch_size` (the generator's noise is drawn batch by batch). Batches of 100
-    keep a 28×28 UNet's activations in the CPU's caches: 1,000 DDIM-50 images of the book's model took
-    67-76 s on 2 threads, against 98-99 s in batches of 500 (fresh processes, `sample --batch-size`).
-
-    `workers` > 1 samples that many batches at once, each in its own Python thread on one torch thread
-    (the network's small operations, GroupNorm and SiLU on 28×28 maps, gain more from a core of their own
-    than from splitting one batch between cores: 10-15 % faster on 2 cores, `benchmarks/sampling.py
-    workers`; chapter 03, section 6). Each batch then draws from its own generator, seeded in turn from
-    `seed`, so the images are the same for any `workers` > 1, but differ from those of `workers` = 1."""
-    from concurrent.futures import ThreadPoolExecutor
-    from tqdm.auto import tqdm
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    g = torch.Generator().manual_seed(seed)
-    cfg, device = ddpm.network.config, next(ddpm.parameters()).device
-    options = {"eta": eta} if sampler == "ddim" else {}
-    starts = range(0, num, batch_size)
-
-    def batch(start, generator):  # autocast is per thread, so each batch enters it itself
-        n = min(batch_size, num - start)
-        guide = {} if labels is None else {"labels": labels[start:start + n], "guidance_scale": guidance_scale}
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            return ddpm.sample((n, cfg.in_channels, cfg.image_size, cfg.image_size), device, generator=generator,
-                               num_steps=steps, sampler=sampler, cache_every=cache_every,
-                               spacing="trailing" if last_t is None else "linspace", last_t=last_t,
-                               **guide, **options).float()
-
-    with tqdm(total=len(starts), disable=not progress, desc=f"{sampler} x{steps or ddpm.timesteps}") as bar:
-        if workers == 1:
-            out = []
-            for start in starts:
-                out.append(batch(start, g))
-                bar.update()
-            return torch.cat(out)
-        seeds = torch.randint(2**62, (len(starts),), generator=g).tolist()
-        was_training, threads = ddpm.network.training, torch.get_num_threads()
-        ddpm.network.eval()  # here, not in each thread: a thread's sample() would restore train mode under the others
-        torch.set_num_threads(1)  # the worker threads see this setting too
-        try:
-            with ThreadPoolExecutor(workers) as pool:
-                futures = [pool.submit(batch, start, torch.Generator().manual_seed(s)) for start, s in zip(starts, seeds)]
-                for f in futures:
-                    f.add_done_callback(lambda _: bar.update())
-                return torch.cat([f.result() for f in futures])
-        finally:
-            torch.set_num_threads(threads)
-            ddpm.network.train(was_training)
-
-
-def sample_labels(label: str | None, num: int, num_classes: int | None) -> torch.Tensor | None:
-    """The --label argument as (N,) labels: one class for all, "all" for the classes in turn, or None."""
-    if label is None:
-        return None
-    if not num_classes:
-        raise ValueError("--label needs a class-conditional checkpoint; this one is unconditional")
-    if label == "all":
-        return torch.arange(num) % num_classes
-    if not label.isdigit() or int(label) >= num_classes:
-        raise ValueError(f"--label must be an integer in [0, {num_classes - 1}] or 'all', got {label!r}")
-    return torch.full((num,), int(label))
+def _guidance_scale(requested: float | None, labels, metadata: dict) -> float:
+    """The w to sample with: as asked, else the one the checkpoint was evaluated at (said aloud), else 1."""
+    if labels is None:
+        if requested is not None:
+            raise ValueError("--guidance-scale needs --label (a class, or 'all')")
+        return 1.0
+    if requested is not None:
+        return requested
+    recorded = metadata.get("metrics", {}).get("guidance_scale")
+    if recorded is None:
+        print("guidance scale w = 1 (no guidance): the checkpoint records none; --guidance-scale W to change")
+        return 1.0
+    print(f"guidance scale w = {recorded:g}, the one this checkpoint was evaluated at; "
+          "--guidance-scale W to change (1 = no guidance)")
+    return float(recorded)
 
 
 def _sample(args) -> int:
     from .checkpoints import load_model
-    ddpm, _, _ = load_model(args.checkpoint)
+    out = Path(args.out)
+    if out.suffix != ".npz" or not out.parent.is_dir():  # checked before minutes of sampling, not after
+        raise ValueError(f"--out must be a .npz file in an existing folder, got {args.out!r}")
+    if args.eta and args.sampler != "ddim":
+        raise ValueError(f"--eta applies to --sampler ddim only, not {args.sampler}")
+    ddpm, _, metadata = load_model(args.checkpoint)
     labels = sample_labels(args.label, args.num, ddpm.network.config.num_classes)
-    if labels is None and args.guidance_scale != 1.0:
-        raise ValueError("--guidance-scale needs --label (a class, or 'all')")
+    guidance_scale = _guidance_scale(args.guidance_scale, labels, metadata)
     t0 = time.perf_counter()
     x = generate(ddpm, args.num, args.sampler, args.steps, args.seed, args.eta, args.batch_size,
-                 labels=labels, guidance_scale=args.guidance_scale, cache_every=args.cache_every, last_t=args.last_t,
+                 labels=labels, guidance_scale=guidance_scale, cache_every=args.cache_every, last_t=args.last_t,
                  bf16=not args.float32, workers=args.workers)
     arrays = {"images": datasets.from_model_range(x).numpy()}
     if labels is not None:
         arrays["labels"] = labels.numpy().astype(np.uint8)
-    np.savez_compressed(args.out, **arrays)
-    print(f"wrote {args.num} images to {args.out} in {time.perf_counter() - t0:.1f} s")
+    np.savez_compressed(out, **arrays)
+    print(f"wrote {args.num} images to {out} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
 def _evaluate(args) -> int:
     from .metrics import image_quality
-    with np.load(args.file) as f:
-        if "images" not in f or f["images"].dtype != np.uint8 or f["images"].ndim != 3:
-            raise ValueError(f"{args.file} must hold an array 'images' of uint8 (N, 28, 28)")
-        images = torch.from_numpy(f["images"])
-        labels = torch.from_numpy(f["labels"]) if "labels" in f else None
-    print(json.dumps(image_quality(images, labels), indent=2))
+    contract = "an .npz from `sample` holding 'images', uint8 (N, 28, 28), and optionally 'labels' (N,)"
+    if not zipfile.is_zipfile(args.file):
+        what = "does not exist" if not Path(args.file).exists() else "is not an .npz file"
+        raise ValueError(f"{args.file} {what}; evaluate reads {contract}")
+    with np.load(args.file, allow_pickle=False) as f:
+        arrays = {name: f[name] for name in f.files if name in ("images", "labels")}
+    images, labels = arrays.get("images"), arrays.get("labels")
+    if images is None or images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        got = "no 'images'" if images is None else f"'images' {images.dtype} {images.shape}"
+        raise ValueError(f"{args.file} must be {contract}; it has {got}")
+    if labels is not None and (labels.shape != (len(images),) or labels.dtype.kind not in "iu" or labels.max() > 9):
+        raise ValueError(f"{args.file}: 'labels' must be N = {len(images)} integers in [0, 9], "
+                         f"got {labels.dtype} {labels.shape}")
+    labels = None if labels is None else torch.from_numpy(labels.astype(np.int64))
+    print(json.dumps(image_quality(torch.from_numpy(images), labels), indent=2))
     return 0
+
+
+def _read_json(path: str, option: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{option}: no such file {path!r}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{option}: {path} is not valid JSON ({e})") from None
+
+
+def _at_least(minimum: int, meaning: str = ""):
+    """An argparse type: an integer >= minimum, with the allowed range in the error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}{meaning}, got {text!r}")
+        return value
+    return parse
+
+
+def _non_negative(meaning: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not value >= 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a number >= 0 ({meaning}), got {text!r}")
+        return value
+    return parse
+
+
+def _evaluate_count(text: str) -> int:
+    value = _at_least(0)(text)
+    if value == 1 or value > 10_000:
+        raise argparse.ArgumentTypeError(f"must be 0 (no evaluation) or an integer in [2, 10000] (the test set's "
+                                         f"size), got {text!r}")
+    return value
 
 
 def main(argv=None) -> int:
@@ -196,38 +196,43 @@ def main(argv=None) -> int:
     train = commands.add_parser("train", help="train a recipe (resumable)")
     train.add_argument("--recipe", default="fashion-ddpm")
     train.add_argument("--config", help="a recipe as JSON (keys unet, ddpm, train), instead of --recipe")
-    train.add_argument("--steps", type=int, help="override the recipe's number of steps")
-    train.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    train.add_argument("--steps", type=_at_least(1), help="override the recipe's number of steps")
+    train.add_argument("--threads", type=_at_least(1), help="torch threads (default: torch's choice)")
     train.add_argument("--out", required=True, help="run folder: state.pt while training, model.* at the end")
-    train.add_argument("--evaluate", type=int, default=0, metavar="N",
+    train.add_argument("--evaluate", type=_evaluate_count, default=0, metavar="N",
                        help="after training, record FID/KID of N DDIM-50 samples in the checkpoint's metadata")
     train.add_argument("--export", help="also write the final checkpoint to EXPORT.safetensors/.json")
-    train.add_argument("--guidance-scale", type=float, default=1.0,
+    train.add_argument("--guidance-scale", type=_non_negative("0 = unconditional, 1 = no guidance"), default=1.0,
                        help="class-conditional recipes: the w of the --evaluate samples (one per class in turn)")
     sample = commands.add_parser("sample", help="draw images from a checkpoint into an .npz")
-    sample.add_argument("--checkpoint", required=True)
-    sample.add_argument("--num", type=int, default=64)
-    sample.add_argument("--sampler", default="ddim", choices=tuple(STEPS))
-    sample.add_argument("--steps", type=int, default=50)
-    sample.add_argument("--eta", type=float, default=0.0)
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--checkpoint", required=True, help="PATH of PATH.safetensors + PATH.json")
+    sample.add_argument("--num", type=_at_least(1), default=64, help="images to draw (default: %(default)s)")
+    sample.add_argument("--sampler", default="ddim", choices=tuple(STEPS), help="(default: %(default)s)")
+    sample.add_argument("--steps", type=_at_least(1), default=50,
+                        help="sampling steps, at most T (default: %(default)s)")
+    sample.add_argument("--eta", type=_non_negative("0 = deterministic DDIM, 1 = DDPM's variance"), default=0.0,
+                        help="DDIM's η (default: %(default)s)")
+    sample.add_argument("--seed", type=int, default=0,
+                        help="the same seed gives the same images (default: %(default)s)")
     sample.add_argument("--label", help="class-conditional checkpoints: a class 0-9 for every image, or 'all' "
                                         "for the classes in turn")
-    sample.add_argument("--guidance-scale", type=float, default=1.0,
-                        help="classifier-free guidance w (1 = plain conditional, 0 = unconditional)")
-    sample.add_argument("--batch-size", type=int, default=SAMPLE_BATCH)
-    sample.add_argument("--cache-every", type=int, default=1,
+    sample.add_argument("--guidance-scale", type=_non_negative("0 = unconditional, 1 = no guidance"),
+                        help="classifier-free guidance w (1 = plain conditional, 0 = unconditional; default: the w "
+                             "recorded in the checkpoint)")
+    sample.add_argument("--batch-size", type=_at_least(1), default=SAMPLE_BATCH,
+                        help="images per network call (default: %(default)s)")
+    sample.add_argument("--cache-every", type=_at_least(1, " (1 = off)"), default=1,
                         help="run the whole UNet on every N-th network call only, reusing its deep features "
                              "between (DeepCache; 1 = off)")
-    sample.add_argument("--last-t", type=int,
+    sample.add_argument("--last-t", type=_at_least(0),
                         help="space the steps evenly from t = T-1 down to this t, then step to the clean image "
                              "(default: 'trailing' spacing, which ends at t = T/steps - 1)")
-    sample.add_argument("--workers", type=int, default=1,
+    sample.add_argument("--workers", type=_at_least(1), default=1,
                         help="sample this many batches at once, each in its own thread on one torch thread "
                              "(different images from the default 1, the same for any N > 1)")
     sample.add_argument("--float32", action="store_true",
                         help="run the network in float32 instead of under bfloat16 autocast (about 1.8x slower)")
-    sample.add_argument("--out", required=True)
+    sample.add_argument("--out", required=True, help="the .npz to write")
     evaluate = commands.add_parser("evaluate", help="FID/KID of an .npz of images against the test set")
     evaluate.add_argument("file")
     args = parser.parse_args(argv)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .ddpm import DDPM
@@ -48,8 +49,14 @@ class Recipe:
         unknown = set(d) - {"unet", "ddpm", "train", "dataset"}
         if unknown:
             raise ValueError(f"unknown recipe keys {sorted(unknown)}; allowed: unet, ddpm, train, dataset")
-        return cls(UNetConfig(**d.get("unet", {})), DDPMConfig(**d.get("ddpm", {})),
-                   TrainConfig(**d.get("train", {})), d.get("dataset", "fashion-mnist"))
+        configs = {}
+        for key, config in (("unet", UNetConfig), ("ddpm", DDPMConfig), ("train", TrainConfig)):
+            allowed = [f.name for f in fields(config)]
+            unknown = sorted(set(d.get(key, {})) - set(allowed))
+            if unknown:
+                raise ValueError(f"unknown {key} keys {unknown} in the recipe; allowed: {', '.join(allowed)}")
+            configs[key] = config(**d.get(key, {}))
+        return cls(configs["unet"], configs["ddpm"], configs["train"], d.get("dataset", "fashion-mnist"))
 
 
 RECIPES = {
@@ -64,7 +71,7 @@ RECIPES = {
     # longer EMA was the best additive one, v-prediction the next. They all mirror half the images, but
     # Fashion-MNIST's shoes all face left: half-mirrored real images alone score about FID 50 against the test
     # set (chapter 04, section 7). Without flips, v-prediction beat ε on 22 of 23 sampler settings, and cosine ᾱ
-    # beat linear βs with every sampler once the samplers visit the linear schedule's noise levels (README).
+    # beat linear βs with every sampler once the samplers visit the linear schedule's noise levels (benchmarks/RESULTS.md).
     "fashion-ddpm": Recipe(unet=UNetConfig(skip="add"),
                            ddpm=DDPMConfig(min_snr_gamma=5.0, prediction_type="v_prediction", schedule="cosine",
                                            sampling_schedule="linear"),
@@ -124,10 +131,20 @@ def load_model(path: Path | str) -> tuple[DDPM, Recipe, dict]:
     if not path.is_file() or not meta_path.is_file():
         raise FileNotFoundError(f"a checkpoint is two files, {path.name} and {meta_path.name}, in {path.parent}; "
                                 "at least one is missing")
-    info = json.loads(meta_path.read_text())
+    try:
+        info = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"checkpoint {meta_path} is not valid JSON ({e})") from None
+    if not isinstance(info, dict) or "unet" not in info.get("recipe", {}):
+        raise ValueError(f"{meta_path} does not describe a diffusion model (no recipe with a 'unet'); "
+                         "`sample` reads the checkpoints that `train` writes, such as fashion_ddpm")
     recipe = Recipe.from_dict(info["recipe"])
     ddpm = build_ddpm(recipe)
-    state = load_file(path)
+    try:
+        state = load_file(path)
+    except SafetensorError as e:  # a truncated or foreign file: say which, not the parser's internals
+        raise ValueError(f"{path} is not a readable safetensors file ({e}); it may be truncated: "
+                         "restore it (git checkout) or retrain it (make checkpoints)") from None
     expected = ddpm.network.state_dict()
     if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in state):
         bad = sorted(k for k in set(state) | set(expected)

@@ -28,7 +28,7 @@ def test_conditional_checkpoint_follows_its_labels_with_guidance(path):
     must find the asked-for class in at least 90 % of them (the recorded 1,000-sample accuracy is higher)."""
     import torch
 
-    from diffusion_lite.__main__ import generate
+    from diffusion_lite.generation import generate
     from diffusion_lite.metrics import classifier_outputs, load_classifier
     ddpm, _, meta = load_model(path)
     labels = torch.arange(100) % 10

@@ -1,0 +1,88 @@
+"""Drawing many images from a trained model: in batches, from one seed, with a progress bar.
+
+This is what the command line's `sample` and `train --evaluate`, the benchmarks and chapters 04–06
+call. The sampling mathematics is `samplers` and `DDPM.sample`; this module only decides how the
+N images are cut into batches, which generator each batch draws from, and the number format.
+"""
+from __future__ import annotations
+
+import torch
+
+SAMPLE_BATCH = 100  # images per network call: a 28×28 UNet's activations for 100 images stay in a CPU's caches
+
+
+def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: float = 0.0,
+             batch_size: int = SAMPLE_BATCH, progress: bool = True, labels=None, guidance_scale: float = 1.0,
+             cache_every: int = 1, last_t: int | None = None, bf16: bool = True, workers: int = 1) -> torch.Tensor:
+    """`num` images (N, C, H, W) in [−1, 1] from `ddpm`, drawn in batches of `batch_size`.
+
+    Timesteps use "trailing" spacing, so that the first step starts from pure noise for any number of
+    steps; with `last_t` they are spaced evenly from t = T − 1 down to t = last_t (chapter 05, section 6).
+    The network runs under bfloat16 autocast, or in float32 with `bf16=False` (chapter 03 measures both).
+    `labels` (N,) steer a class-conditional model with classifier-free guidance at `guidance_scale`:
+    ε̃ = ε̂(x_t, t, ∅) + w·(ε̂(x_t, t, y) − ε̂(x_t, t, ∅)), where w = 1 is no guidance (`guidance`).
+    `cache_every` > 1 runs the whole UNet on every that-many-th call only and reuses its deep features
+    between (`unet.DeepCache`, chapter 05).
+
+    With `workers` = 1 every batch draws from one generator seeded with `seed`, batch after batch, so the
+    images depend on `batch_size`. `workers` > 1 samples that many batches at once, each in its own
+    Python thread on one torch thread (a core each suits the network's many small operations better
+    than splitting one batch between cores); batch k then draws from its own generator, whose seed is
+    the k-th draw from `seed`, so the images are the same for any `workers` > 1 but differ from those
+    of `workers` = 1.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm.auto import tqdm
+    for name, value in (("num", num), ("batch_size", batch_size), ("workers", workers)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    spacing = "trailing" if last_t is None else "linspace"
+    ddpm.sampling_timesteps(steps, spacing, last_t)  # refuses a bad `steps` or `last_t` before any work
+    g = torch.Generator().manual_seed(seed)
+    cfg, device = ddpm.network.config, next(ddpm.parameters()).device
+    options = {"eta": eta} if sampler == "ddim" else {}
+    starts = range(0, num, batch_size)
+
+    def batch(start, generator):  # autocast is per thread, so each batch enters it itself
+        n = min(batch_size, num - start)
+        guide = {} if labels is None else {"labels": labels[start:start + n], "guidance_scale": guidance_scale}
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return ddpm.sample((n, cfg.in_channels, cfg.image_size, cfg.image_size), device, generator=generator,
+                               num_steps=steps, sampler=sampler, cache_every=cache_every,
+                               spacing=spacing, last_t=last_t,
+                               **guide, **options).float()
+
+    with tqdm(total=len(starts), disable=not progress, desc=f"{sampler} x{steps or ddpm.timesteps}") as bar:
+        if workers == 1:
+            out = []
+            for start in starts:
+                out.append(batch(start, g))
+                bar.update()
+            return torch.cat(out)
+        seeds = torch.randint(2**62, (len(starts),), generator=g).tolist()
+        was_training, threads = ddpm.network.training, torch.get_num_threads()
+        ddpm.network.eval()  # here, not in each thread: a thread's sample() would restore train mode under the others
+        torch.set_num_threads(1)  # the worker threads see this setting too
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                futures = [pool.submit(batch, start, torch.Generator().manual_seed(s)) for start, s in zip(starts, seeds)]
+                for f in futures:
+                    f.add_done_callback(lambda _: bar.update())
+                return torch.cat([f.result() for f in futures])
+        finally:
+            torch.set_num_threads(threads)
+            ddpm.network.train(was_training)
+
+
+def sample_labels(label: str | None, num: int, num_classes: int | None) -> torch.Tensor | None:
+    """A label request as (N,) labels: one class for all (`"3"`), `"all"` for the classes in turn, or None."""
+    if label is None:
+        return None
+    if not num_classes:
+        raise ValueError("--label needs a class-conditional checkpoint; this one is unconditional")
+    if label == "all":
+        return torch.arange(num) % num_classes
+    if not label.isdigit() or int(label) >= num_classes:
+        raise ValueError(f"--label must be an integer in [0, {num_classes - 1}] or 'all', got {label!r}")
+    return torch.full((num,), int(label))

@@ -1,0 +1,142 @@
+"""Bad input at the command line, tried as a new user would: each case ends in one clear message that
+says what is wrong and what is allowed (never a traceback), before any minutes of work, and writes nothing.
+
+argparse rejects malformed options with exit status 2 and its usage line; the commands themselves
+reject what only they can check (files, checkpoints, recipes) with status 1. Both print to stderr.
+"""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from diffusion_lite.__main__ import main
+from diffusion_lite.checkpoints import Recipe, build_ddpm, save_model
+
+TINY = {"unet": {"channels": [16, 32]}, "ddpm": {"timesteps": 50}, "train": {"steps": 2, "batch_size": 4}}
+COND = {**TINY, "unet": {**TINY["unet"], "num_classes": 10}}
+CHECKPOINT = CONDITIONAL = None  # placeholders in the table, filled in by the `files` fixture
+
+# (command line with {ck} a checkpoint, {cond} a conditional one, {dir} a temporary folder; exit status;
+#  what the message must say)
+BAD = [
+    # sample: the options
+    ("sample --checkpoint {ck} --num -3 --out {dir}/x.npz", 2, "argument --num: must be an integer >= 1, got '-3'"),
+    ("sample --checkpoint {ck} --num 0 --out {dir}/x.npz", 2, "argument --num: must be an integer >= 1, got '0'"),
+    ("sample --checkpoint {ck} --num ten --out {dir}/x.npz", 2, "argument --num: must be an integer >= 1, got 'ten'"),
+    ("sample --checkpoint {ck} --steps 0 --out {dir}/x.npz", 2, "argument --steps: must be an integer >= 1, got '0'"),
+    ("sample --checkpoint {ck} --steps 60 --out {dir}/x.npz", 1, "num_steps must be in [1, 50] (the training T), got 60"),
+    ("sample --checkpoint {ck} --sampler plms --out {dir}/x.npz", 2,
+     "invalid choice: 'plms' (choose from 'ddpm', 'ddim', 'euler', 'heun', 'dpmpp_2m')"),
+    ("sample --checkpoint {ck} --eta -1 --out {dir}/x.npz", 2,
+     "argument --eta: must be a number >= 0 (0 = deterministic DDIM, 1 = DDPM's variance), got '-1'"),
+    ("sample --checkpoint {ck} --sampler heun --eta 0.5 --out {dir}/x.npz", 1, "--eta applies to --sampler ddim only"),
+    ("sample --checkpoint {ck} --seed x --out {dir}/x.npz", 2, "argument --seed: invalid int value: 'x'"),
+    ("sample --checkpoint {ck} --batch-size 0 --out {dir}/x.npz", 2, "argument --batch-size: must be an integer >= 1"),
+    ("sample --checkpoint {ck} --workers 0 --out {dir}/x.npz", 2, "argument --workers: must be an integer >= 1"),
+    ("sample --checkpoint {ck} --cache-every 0 --out {dir}/x.npz", 2,
+     "argument --cache-every: must be an integer >= 1 (1 = off), got '0'"),
+    ("sample --checkpoint {ck} --last-t -4 --out {dir}/x.npz", 2, "argument --last-t: must be an integer >= 0"),
+    ("sample --checkpoint {ck} --steps 4 --last-t 47 --out {dir}/x.npz", 1,
+     "last_t must be an integer in [0, 46] for 4 steps of T = 50, got 47"),
+    ("sample --checkpoint {ck} --out {dir}/x.png", 1, "--out must be a .npz file in an existing folder, got"),
+    ("sample --checkpoint {ck} --out {dir}/no/such/folder/x.npz", 1, "--out must be a .npz file in an existing folder"),
+    # sample: labels and guidance
+    ("sample --checkpoint {ck} --label 3 --out {dir}/x.npz", 1, "--label needs a class-conditional checkpoint"),
+    ("sample --checkpoint {cond} --label 12 --out {dir}/x.npz", 1,
+     "--label must be an integer in [0, 9] or 'all', got '12'"),
+    ("sample --checkpoint {cond} --label shoe --out {dir}/x.npz", 1, "--label must be an integer in [0, 9] or 'all'"),
+    ("sample --checkpoint {cond} --guidance-scale 3 --out {dir}/x.npz", 1, "--guidance-scale needs --label"),
+    ("sample --checkpoint {cond} --label 1 --guidance-scale -2 --out {dir}/x.npz", 2,
+     "argument --guidance-scale: must be a number >= 0 (0 = unconditional, 1 = no guidance), got '-2'"),
+    # sample: the checkpoint files
+    ("sample --checkpoint {dir}/missing --out {dir}/x.npz", 1,
+     "a checkpoint is two files, missing.safetensors and missing.json"),
+    ("sample --checkpoint {dir}/truncated --out {dir}/x.npz", 1,
+     "truncated.safetensors is not a readable safetensors file"),
+    ("sample --checkpoint {dir}/badjson --out {dir}/x.npz", 1, "badjson.json is not valid JSON"),
+    ("sample --checkpoint {dir}/classifier --out {dir}/x.npz", 1,
+     "classifier.json does not describe a diffusion model (no recipe with a 'unet')"),
+    ("sample --checkpoint {dir}/mismatch --out {dir}/x.npz", 1,
+     "checkpoint mismatch.safetensors does not match the model its JSON describes"),
+    # train
+    ("train --recipe nope --out {dir}/run", 1,
+     "unknown recipe 'nope'; choose one of ('fashion-probe', 'fashion-ddpm', 'fashion-quick', 'fashion-cfg')"),
+    ("train --config {dir}/nofile.json --out {dir}/run", 1, "--config: no such file"),
+    ("train --config {dir}/badjson.json --out {dir}/run", 1, "--config: {dir}/badjson.json is not valid JSON"),
+    ("train --config {dir}/badkey.json --out {dir}/run", 1,
+     "unknown unet keys ['chanels'] in the recipe; allowed: in_channels, image_size"),
+    ("train --config {dir}/badsection.json --out {dir}/run", 1,
+     "unknown recipe keys ['optimizer']; allowed: unet, ddpm, train, dataset"),
+    ("train --config {dir}/badvalue.json --out {dir}/run", 1, "steps and batch_size must be >= 1"),
+    ("train --recipe fashion-quick --steps 0 --out {dir}/run", 2, "argument --steps: must be an integer >= 1, got '0'"),
+    ("train --recipe fashion-quick --threads 0 --out {dir}/run", 2, "argument --threads: must be an integer >= 1"),
+    ("train --recipe fashion-quick --evaluate 1 --out {dir}/run", 2,
+     "argument --evaluate: must be 0 (no evaluation) or an integer in [2, 10000]"),
+    ("train --recipe fashion-quick --evaluate 20000 --out {dir}/run", 2, "argument --evaluate: must be 0"),
+    ("train --recipe fashion-quick --guidance-scale 2 --out {dir}/run", 1,
+     "--guidance-scale needs a class-conditional recipe; this one is unconditional"),
+    ("train --recipe fashion-quick --out {dir}/notes.txt", 1, "--out must be a folder"),
+    # evaluate
+    ("evaluate {dir}/missing.npz", 1, "missing.npz does not exist; evaluate reads an .npz from `sample`"),
+    ("evaluate {dir}/notes.txt", 1, "notes.txt is not an .npz file; evaluate reads an .npz from `sample` holding"),
+    ("evaluate {dir}/float.npz", 1, "must be an .npz from `sample` holding 'images', uint8 (N, 28, 28)"),
+    ("evaluate {dir}/noimages.npz", 1, "it has no 'images'"),
+    ("evaluate {dir}/wrongsize.npz", 1, "it has 'images' uint8 (3, 32, 32)"),
+    ("evaluate {dir}/badlabels.npz", 1, "'labels' must be N = 3 integers in [0, 9]"),
+    ("evaluate {dir}/one.npz", 1, "images must be uint8 (N, 28, 28) with N >= 2"),
+    # data
+    ("data fetch", 2, "argument action: invalid choice: 'fetch' (choose from 'check', 'download')"),
+]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """The files the table names: two small valid checkpoints and every kind of broken input."""
+    d = tmp_path_factory.mktemp("bad")
+    for name, config in (("ck", TINY), ("cond", COND)):
+        recipe = Recipe.from_dict(config)
+        save_model(build_ddpm(recipe), recipe, d / name)
+    good = (d / "ck.safetensors").read_bytes()
+    (d / "truncated.safetensors").write_bytes(good[:1000])
+    (d / "truncated.json").write_text((d / "ck.json").read_text())
+    (d / "badjson.safetensors").write_bytes(good)
+    (d / "badjson.json").write_text("{not json")
+    (d / "classifier.safetensors").write_bytes(good)
+    (d / "classifier.json").write_text(json.dumps({"recipe": {"lr": 1e-3}, "metadata": {}}))
+    mismatch = json.loads((d / "ck.json").read_text())
+    mismatch["recipe"]["unet"]["channels"] = [16, 48]
+    (d / "mismatch.safetensors").write_bytes(good)
+    (d / "mismatch.json").write_text(json.dumps(mismatch))
+    (d / "badkey.json").write_text(json.dumps({"unet": {"chanels": [16]}}))
+    (d / "badsection.json").write_text(json.dumps({"optimizer": "sgd"}))
+    (d / "badvalue.json").write_text(json.dumps({"train": {"steps": 0}}))
+    (d / "notes.txt").write_text("not an archive")
+    np.savez(d / "float.npz", images=np.zeros((3, 28, 28), np.float32))
+    np.savez(d / "noimages.npz", pictures=np.zeros((3, 28, 28), np.uint8))
+    np.savez(d / "wrongsize.npz", images=np.zeros((3, 32, 32), np.uint8))
+    np.savez(d / "badlabels.npz", images=np.zeros((3, 28, 28), np.uint8), labels=np.array([1, 2, 30]))
+    np.savez(d / "one.npz", images=np.zeros((1, 28, 28), np.uint8))
+    return d
+
+
+@pytest.mark.parametrize("command, status, message", BAD, ids=[b[0].split(" --out")[0] for b in BAD])
+def test_bad_input_gets_one_clear_message(files, command, status, message, capsys):
+    before = sorted(p.name for p in files.iterdir())
+    argv = command.format(ck=files / "ck", cond=files / "cond", dir=files).split()
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == status, err
+    lines = err.strip().splitlines()
+    assert message.format(dir=files) in lines[-1] and "error: " in lines[-1]  # one line says it all
+    assert len(lines) == 1 or lines[0].startswith("usage: ")  # after argparse's usage, if argparse's error
+    assert sorted(p.name for p in files.iterdir()) == before  # nothing written, nothing lost
+
+
+def test_the_message_for_a_truncated_checkpoint_says_how_to_recover(files, capsys):
+    assert main(["sample", "--checkpoint", str(files / "truncated"), "--out", str(files / "x.npz")]) == 1
+    assert "restore it (git checkout) or retrain it (make checkpoints)" in capsys.readouterr().err
+    torch.manual_seed(0)  # leave the global generator as other tests in this worker expect
