@@ -13,7 +13,7 @@ steps; or the samplers that `--samplers` names, e.g. `ddpm-1000` too) against th
 numbers are not comparable with complete runs.
 Results are merged into --out by variant name. Chapter 04 reads them. The search without flips on
 a lent H100 (8 variants at once, one process each, stopped at 7.3 minutes, halfway) went into
-`recipe_search_noflip.json`, the README's leads:
+`recipe_search_noflip.json`, RESULTS.md's leads:
 
     for v in add-ema9995-noflip-60 add-ema9995-noflip-vpred-60 noflip-vpred-ema9998-60 ...; do
         python3 benchmarks/recipe_search.py --variants $v --limit-minutes 7.3 --out /tmp/r/$v.json & done

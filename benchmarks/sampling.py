@@ -29,7 +29,7 @@ The same grids on the book's two earlier checkpoints are kept beside them: the r
 (v-prediction; the shipped checkpoint on 2026-11-27, `git show df69be6:data/checkpoints/fashion_ddpm.safetensors`
 and its .json) as `samplers_vlinear.json`, `deepcache_vlinear.json`, `last_step_vlinear.json` and
 `formats_vlinear.json`, and the one before it, with ε-prediction (`git show 10c98bb:...`), as
-`samplers_eps.json`, `deepcache_eps.json`, `last_step_eps.json` and `formats_eps.json`; the README
+`samplers_eps.json`, `deepcache_eps.json`, `last_step_eps.json` and `formats_eps.json`; benchmarks/RESULTS.md
 compares them. `guidance_eps.json` is the guidance sweep of the conditional checkpoint before it moved
 to v-prediction and the cosine schedule (`git show 22508cb:data/checkpoints/fashion_cfg.safetensors`).
 

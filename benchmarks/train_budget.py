@@ -14,7 +14,7 @@ the real-vs-real floor at the same sample size. Models:
 - `lucidrains`: `denoising-diffusion-pytorch`'s `Unet(dim=32, dim_mults=(1, 2, 2))` with its
   `GaussianDiffusion` (defaults: sigmoid schedule, v-prediction; DDIM with `sampling_timesteps=50`),
   fp32, AdamW 1e-3, batch 128. It needs torchvision and another torch, so it runs in its own
-  environment (the README gives the commands), with the same --out: results are merged into the file
+  environment (benchmarks/RESULTS.md gives the commands), with the same --out: results are merged into the file
   by model.
 Results are printed as a table and written to --out as JSON.
 """

@@ -24,22 +24,22 @@
 # %% [markdown]
 # ## What the book covers
 #
-# | # | chapter | you leave able to |
-# |---|---|---|
-# | 00 | Preface and setup | run the book, check your environment and data, read the notation |
-# | 01 | The forward process | derive q(x_t∣x_0), compare βt schedules by ᾱt and SNR, explore them with sliders |
-# | 02 | DDPM on 2-D data | train an ε-prediction model, sample, compare variance choices, measure sample quality |
-# | 03 | The UNet | build time embeddings, residual blocks, skips and attention; count parameters and FLOPs; measure design choices on a CPU |
-# | 04 | DDPM on images | train on Fashion-MNIST on a CPU, use EMA, measure FID/KID with the book's classifier and their floor |
-# | 05 | Faster sampling | *coming*: DDIM, DPM-Solver++, Heun; quality against the number of steps |
-# | 06 | Conditioning and guidance | *coming*: class conditioning, classifier-free guidance |
-# | 07 | The VAE | *coming*: the seed's VAE fixed, a convolutional VAE with a spatial latent |
-# | 08 | A text encoder | *coming*: tokenise captions, a small transformer trained CLIP-style |
-# | 09 | Cross-attention | *coming*: the seed's `UNetBlock` dissected and fixed |
-# | 10 | Latent diffusion | *coming*: text-to-image on captioned scenes, trained from scratch |
-# | 11 | Applications | *coming*: inpainting, SDEdit, data augmentation, a non-image domain |
-# | 12 | Beyond | *coming*: the SDE view, flow matching, scaling up |
-#
+# The chapters build on each other, in this order. The table is read from `toc.yml`, the book's one
+# table of contents, so it always says which chapters are ready.
+
+# %% tags=["hide-input"]
+from pathlib import Path
+
+import yaml
+from IPython.display import Markdown, display
+
+toc = yaml.safe_load(Path("toc.yml").read_text())["chapters"]
+rows = [f"| {c['number']} | {c['title']} | {c['goal']} | "
+        f"{'ready' if 'file' in c and Path(c['file']).is_file() else '*coming*'} |" for c in toc]
+contents = "\n".join(["| # | chapter | you leave able to | status |", "|---|---|---|---|", *rows])
+display(Markdown(contents))
+
+# %% [markdown]
 # The book starts from an article, *Diffusion Models: The New Frontier of Generative AI*, whose `DDPM`,
 # `VAE` and `UNetBlock` classes appear in the chapters on purpose: we run them, find what is wrong or
 # missing, and fix it. Chapter 02 does this for its `DDPM`.

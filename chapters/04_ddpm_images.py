@@ -842,7 +842,7 @@ assert all(search["add-quick-noflip-15"][k]["fid"] < search["add-quick-15"][k]["
 # one-hour change that came closest to the best with mirrors, v-prediction (`add-vpred-60`, stopped 500
 # steps short there). Here it is, trained on this CPU by the CLI (`train --config` with the variant's
 # recipe), beside the same recipe with ε-prediction, and, last, the best lead of the search that came
-# next (on a lent GPU; the README has it): v-prediction with cosine βs instead of linear ones:
+# next (on a lent GPU; benchmarks/RESULTS.md has it): v-prediction with cosine βs instead of linear ones:
 
 # %%
 for name, r in search.items():

@@ -535,7 +535,7 @@ assert first_state.abs().max() > 20
 # recover (the top row). DDIM and DPM-Solver++ take a first-order first step and survive, but they too
 # are better at the linear schedule's levels, by the table above. With the right grid the cosine model
 # is better than the book's earlier linear-βt model with every sampler (chapter 04, section 7, and
-# the README compare them).
+# benchmarks/RESULTS.md compare them).
 
 # %% [markdown]
 # ### Cheaper calls: reusing the deep features
