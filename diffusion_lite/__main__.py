@@ -2,10 +2,13 @@
 
     data check|download                       verify Fashion-MNIST, or fetch it into data/fashion-mnist/
     train --recipe NAME --out DIR [--evaluate N] [--export PATH]
-                                              train (resumes from DIR/state.pt); writes DIR/model.safetensors + .json
+                                              train a diffusion model or an autoencoder (resumes from
+                                              DIR/state.pt); writes DIR/model.safetensors + .json
     sample --checkpoint PATH --num N --out F.npz [--sampler ddpm|ddim|euler|heun|dpmpp_2m --steps S
            --eta E --seed K --cache-every N --last-t T --workers J --float32] [--label L|all --guidance-scale W]
                                               (labels: class-conditional; w: the checkpoint's unless given)
+    reconstruct --checkpoint PATH --split test --num N --out F.npz
+                                              an autoencoder's reconstructions of the first N images, in order
     evaluate F.npz                            FID/KID (book classifier features) against the test set, with the
                                               real-vs-real floor at the same sample size
 """
@@ -22,7 +25,7 @@ import numpy as np
 import torch
 
 from . import datasets
-from .generation import SAMPLE_BATCH, generate, sample_labels
+from .generation import SAMPLE_BATCH, generate, reconstruct, sample_labels
 from .samplers import STEPS
 
 
@@ -40,23 +43,24 @@ def _data(args) -> int:
 
 
 def _train(args) -> int:
-    from .checkpoints import Recipe, build_ddpm, get_recipe, save_model
+    from .checkpoints import Recipe, build_model, get_recipe, save_model
     from .training import Trainer
     recipe = Recipe.from_dict(_read_json(args.config, "--config")) if args.config else get_recipe(args.recipe)
+    conditional = recipe.kind == "ddpm" and recipe.unet.num_classes
     if args.steps is not None:
         recipe.train.steps = args.steps
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    if args.guidance_scale != 1.0 and not recipe.unet.num_classes:
-        raise ValueError("--guidance-scale needs a class-conditional recipe; this one is unconditional")
+    if args.guidance_scale != 1.0 and not conditional:
+        raise ValueError("--guidance-scale needs a class-conditional recipe; this one is not")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out must be a folder (the run's state and model go in it), but {out} is a file")
     torch.manual_seed(recipe.train.seed)
-    ddpm = build_ddpm(recipe)
+    model = build_model(recipe)
     images, labels = datasets.load_fashion_mnist("train")
-    labels = labels.long() if recipe.unet.num_classes else None  # class-conditional recipes train with labels
-    trainer = Trainer.resume(out / "state.pt", ddpm, datasets.to_model_range(images), recipe.train, labels)
+    x = datasets.to_model_range(images)
+    trainer = Trainer.resume(out / "state.pt", model, x, recipe.train, labels.long() if conditional else None)
     if trainer.step:
         print(f"resuming from step {trainer.step} of {recipe.train.steps} ({out / 'state.pt'})")
     trainer.train(checkpoint=out / "state.pt")
@@ -65,23 +69,40 @@ def _train(args) -> int:
         "train_seconds": round(trainer.seconds, 1), "threads": torch.get_num_threads(),
         "images_per_second": round(trainer.step * recipe.train.batch_size / max(trainer.seconds, 1e-9), 1),
         "final_loss_mean_100": float(np.mean(trainer.losses[-100:])), "torch": torch.__version__}
+    if recipe.kind == "vae":  # the factor that gives the training latents unit variance, stored with the weights
+        trainer.ema.scaling_factor.fill_(trainer.ema.latent_scaling_factor(x[:10_000]))
+        metadata["scaling_factor"] = float(trainer.ema.scaling_factor)
     path = save_model(trainer.ema, recipe, out / "model", metadata)
     if args.evaluate:  # measured on the weights as stored (float16), not on the in-memory copy
-        from .checkpoints import load_model
-        from .metrics import heldout_loss, image_quality
-        stored, _, _ = load_model(path)
-        metadata["heldout_loss"] = heldout_loss(stored)
-        t0 = time.perf_counter()
-        labels = sample_labels("all", args.evaluate, recipe.unet.num_classes) if recipe.unet.num_classes else None
-        x = generate(stored, args.evaluate, "ddim", 50, seed=0, labels=labels, guidance_scale=args.guidance_scale)
-        metadata["metrics"] = {"sampler": "ddim", "steps": 50, "sample_seconds": round(time.perf_counter() - t0, 1),
-                               **({} if labels is None else {"guidance_scale": args.guidance_scale}),
-                               **image_quality(datasets.from_model_range(x), labels)}
+        metadata.update(_evaluate_stored(path, args.evaluate, args.guidance_scale))
         print(json.dumps(metadata["metrics"], indent=2))
     for target in [out / "model"] + ([Path(args.export)] if args.export else []):
         path = save_model(trainer.ema, recipe, target, metadata)
         print(f"wrote {path} and {path.with_suffix('.json')}")
     return 0
+
+
+def _evaluate_stored(path: Path, num: int, guidance_scale: float) -> dict:
+    """The held-out loss and the metrics of `num` images from a stored checkpoint: DDIM-50 samples of a
+    diffusion model (one per class in turn for a conditional one), or reconstructions of the first `num`
+    test images by an autoencoder (with their PSNR)."""
+    from .checkpoints import load_model
+    from .metrics import heldout_loss, image_quality, psnr
+    model, recipe, _ = load_model(path)
+    result = {"heldout_loss": heldout_loss(model)}
+    t0 = time.perf_counter()
+    if recipe.kind == "vae":
+        images, labels = (a[:num] for a in datasets.load_fashion_mnist("test"))
+        x = datasets.from_model_range(reconstruct(model, datasets.to_model_range(images)))
+        metrics = {"reconstructed": "test", "seconds": round(time.perf_counter() - t0, 1),
+                   "psnr": psnr(x, images), **image_quality(x, labels)}
+    else:
+        labels = sample_labels("all", num, recipe.unet.num_classes) if recipe.unet.num_classes else None
+        x = generate(model, num, "ddim", 50, seed=0, labels=labels, guidance_scale=guidance_scale)
+        metrics = {"sampler": "ddim", "steps": 50, "sample_seconds": round(time.perf_counter() - t0, 1),
+                   **({} if labels is None else {"guidance_scale": guidance_scale}),
+                   **image_quality(datasets.from_model_range(x), labels)}
+    return {**result, "metrics": metrics}
 
 
 def _guidance_scale(requested: float | None, labels, metadata: dict) -> float:
@@ -101,14 +122,19 @@ def _guidance_scale(requested: float | None, labels, metadata: dict) -> float:
     return float(recorded)
 
 
+def _check_out(path: str) -> Path:
+    out = Path(path)
+    if out.suffix != ".npz" or not out.parent.is_dir():  # checked before minutes of work, not after
+        raise ValueError(f"--out must be a .npz file in an existing folder, got {path!r}")
+    return out
+
+
 def _sample(args) -> int:
-    from .checkpoints import load_model
-    out = Path(args.out)
-    if out.suffix != ".npz" or not out.parent.is_dir():  # checked before minutes of sampling, not after
-        raise ValueError(f"--out must be a .npz file in an existing folder, got {args.out!r}")
+    from .checkpoints import load_ddpm
+    out = _check_out(args.out)
     if args.eta and args.sampler != "ddim":
         raise ValueError(f"--eta applies to --sampler ddim only, not {args.sampler}")
-    ddpm, _, metadata = load_model(args.checkpoint)
+    ddpm, _, metadata = load_ddpm(args.checkpoint)
     labels = sample_labels(args.label, args.num, ddpm.network.config.num_classes)
     guidance_scale = _guidance_scale(args.guidance_scale, labels, metadata)
     t0 = time.perf_counter()
@@ -120,6 +146,26 @@ def _sample(args) -> int:
         arrays["labels"] = labels.numpy().astype(np.uint8)
     np.savez_compressed(out, **arrays)
     print(f"wrote {args.num} images to {out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _reconstruct(args) -> int:
+    from .checkpoints import load_model
+    from .metrics import psnr
+    out = _check_out(args.out)
+    vae, recipe, _ = load_model(args.checkpoint)
+    if recipe.kind != "vae":
+        raise ValueError(f"{Path(args.checkpoint).name} is a diffusion model; reconstruct needs an autoencoder "
+                         "checkpoint such as fashion_vae")
+    images, labels = datasets.load_fashion_mnist(args.split)
+    if args.num > len(images):
+        raise ValueError(f"--num must be at most {len(images)}, the size of the {args.split} split, got {args.num}")
+    images, labels = images[:args.num], labels[:args.num]
+    t0 = time.perf_counter()
+    x = datasets.from_model_range(reconstruct(vae, datasets.to_model_range(images)))
+    np.savez_compressed(out, images=x.numpy(), labels=labels.numpy().astype(np.uint8))
+    print(f"wrote {args.num} reconstructions of the first {args.num} {args.split} images to {out} in "
+          f"{time.perf_counter() - t0:.1f} s; PSNR {psnr(x, images):.2f} dB")
     return 0
 
 
@@ -233,11 +279,18 @@ def main(argv=None) -> int:
     sample.add_argument("--float32", action="store_true",
                         help="run the network in float32 instead of under bfloat16 autocast (about 1.8x slower)")
     sample.add_argument("--out", required=True, help="the .npz to write")
+    recon = commands.add_parser("reconstruct", help="encode and decode Fashion-MNIST images with an autoencoder")
+    recon.add_argument("--checkpoint", required=True, help="an autoencoder's PATH.safetensors + PATH.json")
+    recon.add_argument("--split", default="test", choices=("train", "test"), help="(default: %(default)s)")
+    recon.add_argument("--num", type=_at_least(1), default=1000,
+                       help="the first NUM images of the split, in order (default: %(default)s)")
+    recon.add_argument("--out", required=True, help="the .npz to write: images and the originals' labels")
     evaluate = commands.add_parser("evaluate", help="FID/KID of an .npz of images against the test set")
     evaluate.add_argument("file")
     args = parser.parse_args(argv)
     try:
-        return {"data": _data, "train": _train, "sample": _sample, "evaluate": _evaluate}[args.command](args)
+        return {"data": _data, "train": _train, "sample": _sample, "reconstruct": _reconstruct,
+                "evaluate": _evaluate}[args.command](args)
     except (datasets.DataError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

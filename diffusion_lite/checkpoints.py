@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from .ddpm import DDPM
 from .training import TrainConfig
 from .unet import UNet, UNetConfig
+from .vae import AutoencoderKL, VAEConfig
 
 
 @dataclass
@@ -36,27 +37,40 @@ class DDPMConfig:
 
 @dataclass
 class Recipe:
-    unet: UNetConfig = field(default_factory=UNetConfig)
-    ddpm: DDPMConfig = field(default_factory=DDPMConfig)
+    """A diffusion model (`unet` + `ddpm`) or an autoencoder (`vae`), and how to train it."""
+    unet: UNetConfig | None = field(default_factory=UNetConfig)
+    ddpm: DDPMConfig | None = field(default_factory=DDPMConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     dataset: str = "fashion-mnist"
+    vae: VAEConfig | None = None
+
+    @property
+    def kind(self) -> str:
+        return "vae" if self.vae is not None else "ddpm"
 
     def to_dict(self) -> dict:
-        return {"unet": asdict(self.unet), "ddpm": asdict(self.ddpm), "train": asdict(self.train), "dataset": self.dataset}
+        model = {"vae": asdict(self.vae)} if self.kind == "vae" else {"unet": asdict(self.unet),
+                                                                     "ddpm": asdict(self.ddpm)}
+        return {**model, "train": asdict(self.train), "dataset": self.dataset}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Recipe":
-        unknown = set(d) - {"unet", "ddpm", "train", "dataset"}
+        unknown = set(d) - {"unet", "ddpm", "vae", "train", "dataset"}
         if unknown:
-            raise ValueError(f"unknown recipe keys {sorted(unknown)}; allowed: unet, ddpm, train, dataset")
-        configs = {}
-        for key, config in (("unet", UNetConfig), ("ddpm", DDPMConfig), ("train", TrainConfig)):
+            raise ValueError(f"unknown recipe keys {sorted(unknown)}; allowed: unet, ddpm, train, dataset "
+                             "(a diffusion model) or vae, train, dataset (an autoencoder)")
+        if "vae" in d and {"unet", "ddpm"} & set(d):
+            raise ValueError("a recipe describes a diffusion model (unet, ddpm) or an autoencoder (vae), not both")
+        sections = (("vae", VAEConfig),) if "vae" in d else (("unet", UNetConfig), ("ddpm", DDPMConfig))
+        configs = {"unet": None, "ddpm": None, "vae": None}
+        for key, config in sections + (("train", TrainConfig),):
             allowed = [f.name for f in fields(config)]
             unknown = sorted(set(d.get(key, {})) - set(allowed))
             if unknown:
                 raise ValueError(f"unknown {key} keys {unknown} in the recipe; allowed: {', '.join(allowed)}")
             configs[key] = config(**d.get(key, {}))
-        return cls(configs["unet"], configs["ddpm"], configs["train"], d.get("dataset", "fashion-mnist"))
+        return cls(configs["unet"], configs["ddpm"], configs["train"], d.get("dataset", "fashion-mnist"),
+                   configs["vae"])
 
 
 RECIPES = {
@@ -94,6 +108,11 @@ RECIPES = {
                                           schedule="cosine", sampling_schedule="linear"),
                           train=TrainConfig(steps=10000, batch_size=64, lr=2e-3, warmup_steps=200, grad_clip=1.0,
                                             ema_decay=0.9995, hflip=False, bf16=True)),
+    # The book's autoencoder (chapter 07): the default VAEConfig, a 4×7×7 latent for a 28×28 image, trained
+    # with L1 + MSE + 1e-4·KL in batches of 128 for the 15 minutes of BOOK.md's budget on 2 threads.
+    "fashion-vae": Recipe(unet=None, ddpm=None, vae=VAEConfig(),
+                          train=TrainConfig(steps=3000, batch_size=128, lr=2e-3, warmup_steps=200, grad_clip=1.0,
+                                            ema_decay=0.999, hflip=False, bf16=True)),
 }
 
 
@@ -109,12 +128,23 @@ def build_ddpm(recipe: Recipe) -> DDPM:
                 d.variance, d.clip_x0, d.label_dropout, d.min_snr_gamma, d.sampling_schedule)
 
 
-def save_model(ddpm: DDPM, recipe: Recipe, path: Path | str, metadata: dict | None = None) -> Path:
-    """Write PATH.safetensors (the network's weights) and PATH.json (recipe + metadata), atomically."""
+def build_model(recipe: Recipe) -> DDPM | AutoencoderKL:
+    """The untrained model a recipe describes: a DDPM, or an autoencoder."""
+    return AutoencoderKL(recipe.vae) if recipe.kind == "vae" else build_ddpm(recipe)
+
+
+def weights_of(model: DDPM | AutoencoderKL) -> torch.nn.Module:
+    """The module whose weights a checkpoint stores: a DDPM's network (its schedule is rebuilt from the
+    recipe), or the whole autoencoder (with its latent scaling factor)."""
+    return model.network if isinstance(model, DDPM) else model
+
+
+def save_model(model: DDPM | AutoencoderKL, recipe: Recipe, path: Path | str, metadata: dict | None = None) -> Path:
+    """Write PATH.safetensors (the weights, in float16) and PATH.json (recipe + metadata), atomically."""
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16 if v.is_floating_point() else v.dtype).contiguous()
-             for k, v in ddpm.network.state_dict().items()}
+             for k, v in weights_of(model).state_dict().items()}
     for target, write in ((path, lambda p: save_file(state, p)),
                           (path.with_suffix(".json"), lambda p: Path(p).write_text(
                               json.dumps({"recipe": recipe.to_dict(), "metadata": metadata or {}}, indent=2)))):
@@ -124,8 +154,8 @@ def save_model(ddpm: DDPM, recipe: Recipe, path: Path | str, metadata: dict | No
     return path
 
 
-def load_model(path: Path | str) -> tuple[DDPM, Recipe, dict]:
-    """(ddpm in eval mode, recipe, metadata) from a checkpoint written by `save_model`."""
+def load_model(path: Path | str) -> tuple[DDPM | AutoencoderKL, Recipe, dict]:
+    """(model in eval mode, recipe, metadata) from a checkpoint written by `save_model`."""
     path = Path(path).with_suffix(".safetensors")
     meta_path = path.with_suffix(".json")
     if not path.is_file() or not meta_path.is_file():
@@ -135,22 +165,32 @@ def load_model(path: Path | str) -> tuple[DDPM, Recipe, dict]:
         info = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"checkpoint {meta_path} is not valid JSON ({e})") from None
-    if not isinstance(info, dict) or "unet" not in info.get("recipe", {}):
-        raise ValueError(f"{meta_path} does not describe a diffusion model (no recipe with a 'unet'); "
-                         "`sample` reads the checkpoints that `train` writes, such as fashion_ddpm")
+    if not isinstance(info, dict) or not {"unet", "vae"} & set(info.get("recipe", {})):
+        raise ValueError(f"{meta_path} does not describe a model of the package (no recipe with a 'unet' or "
+                         "a 'vae'); load the checkpoints that `train` writes, such as fashion_ddpm")
     recipe = Recipe.from_dict(info["recipe"])
-    ddpm = build_ddpm(recipe)
+    model = build_model(recipe)
     try:
         state = load_file(path)
     except SafetensorError as e:  # a truncated or foreign file: say which, not the parser's internals
         raise ValueError(f"{path} is not a readable safetensors file ({e}); it may be truncated: "
                          "restore it (git checkout) or retrain it (make checkpoints)") from None
-    expected = ddpm.network.state_dict()
+    module = weights_of(model)
+    expected = module.state_dict()
     if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in state):
         bad = sorted(k for k in set(state) | set(expected)
                      if k not in state or k not in expected or state[k].shape != expected[k].shape)
         raise ValueError(f"checkpoint {path.name} does not match the model its JSON describes: "
                          f"{len(bad)} tensors differ (first: {bad[:3]})")
-    ddpm.network.load_state_dict(state)  # copies the float16 values into the float32 parameters
-    ddpm.network.eval()
-    return ddpm, recipe, info.get("metadata", {})
+    module.load_state_dict(state)  # copies the float16 values into the float32 parameters
+    model.eval()
+    return model, recipe, info.get("metadata", {})
+
+
+def load_ddpm(path: Path | str) -> tuple[DDPM, Recipe, dict]:
+    """`load_model` for the commands that need a diffusion model, with a clear error for an autoencoder."""
+    model, recipe, metadata = load_model(path)
+    if recipe.kind != "ddpm":
+        raise ValueError(f"{Path(path).name} is a {recipe.kind.upper()} checkpoint, not a diffusion model; "
+                         "use `reconstruct` for an autoencoder")
+    return model, recipe, metadata

@@ -86,3 +86,17 @@ def sample_labels(label: str | None, num: int, num_classes: int | None) -> torch
     if not label.isdigit() or int(label) >= num_classes:
         raise ValueError(f"--label must be an integer in [0, {num_classes - 1}] or 'all', got {label!r}")
     return torch.full((num,), int(label))
+
+
+@torch.no_grad()
+def reconstruct(vae, images: torch.Tensor, batch_size: int = SAMPLE_BATCH, bf16: bool = True) -> torch.Tensor:
+    """decode(mode of q(z|x)) for images (N, C, H, W) in [−1, 1], in batches: the autoencoder's best guess of
+    each image from its latent, with no sampling noise."""
+    was_training = vae.training
+    vae.eval()
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return torch.cat([vae.decode(vae.encode(images[i:i + batch_size]).mode()).float()
+                              for i in range(0, len(images), batch_size)])
+    finally:
+        vae.train(was_training)

@@ -157,17 +157,32 @@ def image_quality(images: torch.Tensor, labels: torch.Tensor | None = None, seed
     return result
 
 
+def psnr(images: torch.Tensor, reference: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio of uint8 images against a uint8 reference, 10·log10(255² / MSE) in dB,
+    with the MSE over all pixels of all images."""
+    if images.dtype != torch.uint8 or reference.dtype != torch.uint8 or images.shape != reference.shape:
+        raise ValueError(f"images and reference must be uint8 of one shape, got {images.dtype} "
+                         f"{tuple(images.shape)} and {reference.dtype} {tuple(reference.shape)}")
+    mse = (images.double() - reference.double()).pow(2).mean()
+    return float(10 * torch.log10(255.0**2 / mse)) if mse > 0 else float("inf")
+
+
 @torch.no_grad()
 def heldout_loss(ddpm, num: int = 1000, seed: int = 0, batch_size: int = 250) -> float:
-    """The simple loss (Ho et al. 2020, Eq. 14) of a Fashion-MNIST model on the first `num` test images,
-    with t and ε drawn from `seed`: a cheap, repeatable check that a checkpoint still works as recorded."""
+    """The training loss of a Fashion-MNIST model on the first `num` test images, with its randomness drawn
+    from `seed`: a cheap, repeatable check that a checkpoint still works as recorded. For a DDPM the simple
+    loss (Ho et al. 2020, Eq. 14) with t and ε drawn; for an autoencoder its own `loss`, z drawn."""
     x = to_model_range(load_fashion_mnist("test")[0][:num])
     g = torch.Generator().manual_seed(seed)
-    t = torch.randint(0, ddpm.timesteps, (num,), generator=g)
-    noise = torch.randn(x.shape, generator=g)
+    batches = range(0, num, batch_size)
     was_training = ddpm.training
     ddpm.eval()
-    losses = [ddpm(x[i:i + batch_size], t[i:i + batch_size], noise[i:i + batch_size]).item() * len(x[i:i + batch_size])
-              for i in range(0, num, batch_size)]
+    if hasattr(ddpm, "timesteps"):
+        t = torch.randint(0, ddpm.timesteps, (num,), generator=g)
+        noise = torch.randn(x.shape, generator=g)
+        losses = [ddpm(x[i:i + batch_size], t[i:i + batch_size], noise[i:i + batch_size]).item()
+                  * len(x[i:i + batch_size]) for i in batches]
+    else:
+        losses = [ddpm.loss(x[i:i + batch_size], g).item() * len(x[i:i + batch_size]) for i in batches]
     ddpm.train(was_training)
     return sum(losses) / num
