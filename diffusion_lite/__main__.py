@@ -44,9 +44,10 @@ def _data(args) -> int:
 
 def _train(args) -> int:
     from .checkpoints import Recipe, build_model, get_recipe, save_model
+    from .pipeline import LatentDDPM
     from .training import Trainer
     recipe = Recipe.from_dict(_read_json(args.config, "--config")) if args.config else get_recipe(args.recipe)
-    conditional = recipe.kind == "ddpm" and recipe.unet.num_classes
+    conditional = recipe.kind != "vae" and recipe.unet.num_classes
     if args.steps is not None:
         recipe.train.steps = args.steps
     if args.threads is not None:
@@ -60,7 +61,10 @@ def _train(args) -> int:
     model = build_model(recipe)
     images, labels = datasets.load_fashion_mnist("train")
     x = datasets.to_model_range(images)
-    trainer = Trainer.resume(out / "state.pt", model, x, recipe.train, labels.long() if conditional else None)
+    if recipe.kind == "ldm":  # the autoencoder encodes every image once; the DDPM then trains on the latents
+        x = model.encode(x)
+    trained = model.ddpm if recipe.kind == "ldm" else model
+    trainer = Trainer.resume(out / "state.pt", trained, x, recipe.train, labels.long() if conditional else None)
     if trainer.step:
         print(f"resuming from step {trainer.step} of {recipe.train.steps} ({out / 'state.pt'})")
     trainer.train(checkpoint=out / "state.pt")
@@ -69,15 +73,18 @@ def _train(args) -> int:
         "train_seconds": round(trainer.seconds, 1), "threads": torch.get_num_threads(),
         "images_per_second": round(trainer.step * recipe.train.batch_size / max(trainer.seconds, 1e-9), 1),
         "final_loss_mean_100": float(np.mean(trainer.losses[-100:])), "torch": torch.__version__}
+    final = trainer.ema
     if recipe.kind == "vae":  # the factor that gives the training latents unit variance, stored with the weights
-        trainer.ema.scaling_factor.fill_(trainer.ema.latent_scaling_factor(x[:10_000]))
-        metadata["scaling_factor"] = float(trainer.ema.scaling_factor)
-    path = save_model(trainer.ema, recipe, out / "model", metadata)
+        final.scaling_factor.fill_(final.latent_scaling_factor(x[:10_000]))
+        metadata["scaling_factor"] = float(final.scaling_factor)
+    if recipe.kind == "ldm":
+        final = LatentDDPM(trainer.ema, model.vae, recipe.latent.image_size)
+    path = save_model(final, recipe, out / "model", metadata)
     if args.evaluate:  # measured on the weights as stored (float16), not on the in-memory copy
         metadata.update(_evaluate_stored(path, args.evaluate, args.guidance_scale))
         print(json.dumps(metadata["metrics"], indent=2))
     for target in [out / "model"] + ([Path(args.export)] if args.export else []):
-        path = save_model(trainer.ema, recipe, target, metadata)
+        path = save_model(final, recipe, target, metadata)
         print(f"wrote {path} and {path.with_suffix('.json')}")
     return 0
 

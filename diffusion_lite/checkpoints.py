@@ -6,9 +6,10 @@ how it was trained, and the metrics it reached, measured with the stored weights
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -16,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .ddpm import DDPM
+from .pipeline import LatentDDPM
 from .training import TrainConfig
 from .unet import UNet, UNetConfig
 from .vae import AutoencoderKL, VAEConfig
@@ -36,33 +38,49 @@ class DDPMConfig:
 
 
 @dataclass
+class LatentConfig:
+    """A latent diffusion model's autoencoder: its checkpoint (a path, relative to the repository or
+    absolute) and, once a model has been trained on it, the SHA-256 of its weights, which loading checks."""
+    vae: str = "data/checkpoints/fashion_vae"
+    sha256: str | None = None
+    image_size: int = 28
+
+
+@dataclass
 class Recipe:
-    """A diffusion model (`unet` + `ddpm`) or an autoencoder (`vae`), and how to train it."""
+    """A diffusion model (`unet` + `ddpm`, in pixels or, with `latent`, in an autoencoder's latent space) or
+    an autoencoder (`vae`), and how to train it."""
     unet: UNetConfig | None = field(default_factory=UNetConfig)
     ddpm: DDPMConfig | None = field(default_factory=DDPMConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     dataset: str = "fashion-mnist"
     vae: VAEConfig | None = None
+    latent: LatentConfig | None = None
 
     @property
     def kind(self) -> str:
-        return "vae" if self.vae is not None else "ddpm"
+        return "vae" if self.vae is not None else "ldm" if self.latent is not None else "ddpm"
 
     def to_dict(self) -> dict:
         model = {"vae": asdict(self.vae)} if self.kind == "vae" else {"unet": asdict(self.unet),
                                                                      "ddpm": asdict(self.ddpm)}
+        if self.latent is not None:
+            model["latent"] = asdict(self.latent)
         return {**model, "train": asdict(self.train), "dataset": self.dataset}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Recipe":
-        unknown = set(d) - {"unet", "ddpm", "vae", "train", "dataset"}
+        unknown = set(d) - {"unet", "ddpm", "latent", "vae", "train", "dataset"}
         if unknown:
             raise ValueError(f"unknown recipe keys {sorted(unknown)}; allowed: unet, ddpm, train, dataset "
-                             "(a diffusion model) or vae, train, dataset (an autoencoder)")
-        if "vae" in d and {"unet", "ddpm"} & set(d):
+                             "(a diffusion model, and latent for one in a VAE's latent space) or vae, train, "
+                             "dataset (an autoencoder)")
+        if "vae" in d and {"unet", "ddpm", "latent"} & set(d):
             raise ValueError("a recipe describes a diffusion model (unet, ddpm) or an autoencoder (vae), not both")
         sections = (("vae", VAEConfig),) if "vae" in d else (("unet", UNetConfig), ("ddpm", DDPMConfig))
-        configs = {"unet": None, "ddpm": None, "vae": None}
+        if "latent" in d:
+            sections += (("latent", LatentConfig),)
+        configs = {"unet": None, "ddpm": None, "vae": None, "latent": None}
         for key, config in sections + (("train", TrainConfig),):
             allowed = [f.name for f in fields(config)]
             unknown = sorted(set(d.get(key, {})) - set(allowed))
@@ -70,7 +88,7 @@ class Recipe:
                 raise ValueError(f"unknown {key} keys {unknown} in the recipe; allowed: {', '.join(allowed)}")
             configs[key] = config(**d.get(key, {}))
         return cls(configs["unet"], configs["ddpm"], configs["train"], d.get("dataset", "fashion-mnist"),
-                   configs["vae"])
+                   configs["vae"], configs["latent"])
 
 
 RECIPES = {
@@ -128,21 +146,53 @@ def build_ddpm(recipe: Recipe) -> DDPM:
                 d.variance, d.clip_x0, d.label_dropout, d.min_snr_gamma, d.sampling_schedule)
 
 
-def build_model(recipe: Recipe) -> DDPM | AutoencoderKL:
-    """The untrained model a recipe describes: a DDPM, or an autoencoder."""
-    return AutoencoderKL(recipe.vae) if recipe.kind == "vae" else build_ddpm(recipe)
+def build_model(recipe: Recipe) -> DDPM | LatentDDPM | AutoencoderKL:
+    """The untrained model a recipe describes: a DDPM, a latent DDPM on its (trained) autoencoder, or an
+    autoencoder."""
+    if recipe.kind == "vae":
+        return AutoencoderKL(recipe.vae)
+    if recipe.kind == "ldm":
+        return LatentDDPM(build_ddpm(recipe), load_latent_vae(recipe.latent), recipe.latent.image_size)
+    return build_ddpm(recipe)
 
 
-def weights_of(model: DDPM | AutoencoderKL) -> torch.nn.Module:
+def weights_of(model) -> torch.nn.Module:
     """The module whose weights a checkpoint stores: a DDPM's network (its schedule is rebuilt from the
-    recipe), or the whole autoencoder (with its latent scaling factor)."""
-    return model.network if isinstance(model, DDPM) else model
+    recipe; a latent DDPM's autoencoder has a checkpoint of its own), or the whole autoencoder (with its
+    latent scaling factor)."""
+    return model if isinstance(model, AutoencoderKL) else model.network
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def sha256_of(path: Path | str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_latent_vae(latent: LatentConfig) -> AutoencoderKL:
+    """The autoencoder a latent model names, refused if its weights are not the ones it was trained with."""
+    path = Path(latent.vae)
+    path = (path if path.is_absolute() or path.with_suffix(".safetensors").is_file() else REPO / path)
+    vae, recipe, _ = load_model(path)
+    if recipe.kind != "vae":
+        raise ValueError(f"latent.vae must name an autoencoder checkpoint; {latent.vae} is a {recipe.kind}")
+    found = sha256_of(path.with_suffix(".safetensors"))
+    if latent.sha256 is not None and found != latent.sha256:
+        raise ValueError(f"this latent model was trained on the autoencoder {path.name}.safetensors with SHA-256 "
+                         f"{latent.sha256[:12]}…, but {path.with_suffix('.safetensors')} has {found[:12]}…; "
+                         "restore that autoencoder, or retrain the latent model on this one")
+    return vae
 
 
 def save_model(model: DDPM | AutoencoderKL, recipe: Recipe, path: Path | str, metadata: dict | None = None) -> Path:
     """Write PATH.safetensors (the weights, in float16) and PATH.json (recipe + metadata), atomically."""
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if recipe.kind == "ldm" and recipe.latent.sha256 is None:  # record the autoencoder these weights need
+        vae = Path(recipe.latent.vae)
+        vae = vae if vae.is_absolute() or vae.with_suffix(".safetensors").is_file() else REPO / vae
+        recipe = replace(recipe, latent=replace(recipe.latent, sha256=sha256_of(vae.with_suffix(".safetensors"))))
     state = {k: v.detach().to(torch.float16 if v.is_floating_point() else v.dtype).contiguous()
              for k, v in weights_of(model).state_dict().items()}
     for target, write in ((path, lambda p: save_file(state, p)),
@@ -187,10 +237,10 @@ def load_model(path: Path | str) -> tuple[DDPM | AutoencoderKL, Recipe, dict]:
     return model, recipe, info.get("metadata", {})
 
 
-def load_ddpm(path: Path | str) -> tuple[DDPM, Recipe, dict]:
+def load_ddpm(path: Path | str) -> tuple[DDPM | LatentDDPM, Recipe, dict]:
     """`load_model` for the commands that need a diffusion model, with a clear error for an autoencoder."""
     model, recipe, metadata = load_model(path)
-    if recipe.kind != "ddpm":
+    if recipe.kind == "vae":
         raise ValueError(f"{Path(path).name} is a {recipe.kind.upper()} checkpoint, not a diffusion model; "
                          "use `reconstruct` for an autoencoder")
     return model, recipe, metadata

@@ -173,6 +173,8 @@ def heldout_loss(ddpm, num: int = 1000, seed: int = 0, batch_size: int = 250) ->
     from `seed`: a cheap, repeatable check that a checkpoint still works as recorded. For a DDPM the simple
     loss (Ho et al. 2020, Eq. 14) with t and ε drawn; for an autoencoder its own `loss`, z drawn."""
     x = to_model_range(load_fashion_mnist("test")[0][:num])
+    if hasattr(ddpm, "vae") and hasattr(ddpm, "ddpm"):  # a latent DDPM: its DDPM's loss on the test latents
+        x, ddpm = ddpm.encode(x), ddpm.ddpm
     g = torch.Generator().manual_seed(seed)
     batches = range(0, num, batch_size)
     was_training = ddpm.training

@@ -1,0 +1,63 @@
+"""Latent diffusion (Rombach et al. 2022): a DDPM that works on an autoencoder's latents, not on pixels.
+
+Training encodes every image once, z = s·mean(q(z|x)) with the VAE's scaling factor s (so that z has
+unit variance, as the DDPM's noise does), and trains the unchanged `DDPM` on those latents. Sampling
+draws latents with any sampler of the book and decodes them, x = decode(z / s).
+
+A latent whose side the UNet cannot halve (7×7 for a 28×28 image and a factor-4 VAE) can be padded to
+the UNet's `image_size` (8×8): training pads each latent with zeros on the bottom and right, sampling
+crops them off before decoding (chapter 07 measures the choice).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .ddpm import DDPM
+from .vae import AutoencoderKL
+
+
+class LatentDDPM(nn.Module):
+    """`ddpm` on the scaled latents of `vae` (kept frozen), for images of `image_size`. `sample` returns
+    decoded images, so every tool that samples a `DDPM` (`generation.generate`, the CLI) samples this too."""
+
+    def __init__(self, ddpm: DDPM, vae: AutoencoderKL, image_size: int = 28):
+        super().__init__()
+        self.ddpm, self.vae, self.image_size = ddpm, vae.requires_grad_(False).eval(), image_size
+        cfg = ddpm.network.config
+        channels, self.latent_size, _ = vae.config.latent_shape(image_size, image_size)
+        if cfg.in_channels != channels or cfg.image_size < self.latent_size:
+            raise ValueError(f"the VAE's latent of a {image_size}×{image_size} image is {channels}×"
+                             f"{self.latent_size}×{self.latent_size}; the UNet needs in_channels = {channels} and "
+                             f"image_size >= {self.latent_size}, got {cfg.in_channels} and {cfg.image_size}")
+
+    @property
+    def network(self):
+        return self.ddpm.network
+
+    @property
+    def timesteps(self) -> int:
+        return self.ddpm.timesteps
+
+    def sampling_timesteps(self, *args, **kwargs) -> list[int]:
+        return self.ddpm.sampling_timesteps(*args, **kwargs)
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """Images (N, C, H, W) in [−1, 1] → scaled latents, zero-padded to the UNet's size (N, C', S, S)."""
+        z = torch.cat([self.vae.encode(images[i:i + batch_size]).mode()
+                       for i in range(0, len(images), batch_size)]) * self.vae.scaling_factor
+        pad = self.network.config.image_size - self.latent_size
+        return F.pad(z, (0, pad, 0, pad))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Scaled, padded latents → images (N, C, H, W): crop the padding, undo the scaling, decode."""
+        n = self.latent_size
+        return self.vae.decode(z[..., :n, :n] / self.vae.scaling_factor)
+
+    def sample(self, shape, device="cpu", **options) -> torch.Tensor:
+        """Latents of `shape` (N, C', S, S) drawn by `DDPM.sample` with `options`, decoded to images."""
+        z = self.ddpm.sample(shape, device, **options)
+        with torch.no_grad():
+            return self.decode(z.float())
