@@ -12,14 +12,19 @@ LAB_FLAGS ?=
 # Two pytest workers on two cores: one torch thread per worker (and per chapter kernel).
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 
-.PHONY: lab test setup data download-data notebooks checkpoints clean
+.PHONY: lab test book setup data download-data notebooks checkpoints clean
 
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=chapters --ServerApp.ip=127.0.0.1 --port=$(PORT) $(LAB_FLAGS)
 
-test: setup
+test: setup chromium
 	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadfile --nbval --nbval-current-env --nbval-cell-timeout=600 \
 		tests $(NOTEBOOKS)
+
+# The static HTML book in build/html/ (open build/html/index.html): every chapter executed, with its
+# figures and math, readable offline. Navigation from chapters/toc.yml; see scripts/build_book.py.
+book: setup
+	$(PY) scripts/build_book.py --out build/html
 
 setup: $(STAMP) data notebooks
 
@@ -40,6 +45,16 @@ data: $(STAMP)
 			$(PY) -m diffusion_lite data download; \
 		fi; \
 		$(PY) -m diffusion_lite data check; \
+	fi
+
+# Chromium for tests/test_browser.py: Debian's package where we are root with apt-get (the test is skipped
+# without it). Never fatal: the rest of the tests do not need a browser.
+.PHONY: chromium
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Chromium with apt-get (chromium), for the browser test"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "Could not install chromium; tests/test_browser.py will be skipped"; \
 	fi
 
 # The guidance scale at which the class-conditional checkpoint's metrics are recorded (chapter 06 chooses it).

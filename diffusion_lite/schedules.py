@@ -36,9 +36,9 @@ def _check_range(num_timesteps: int, beta_start: float, beta_end: float) -> None
         raise ValueError(f"num_timesteps (T) must be an integer >= 1, got {num_timesteps!r}")
     for name, beta in (("beta_start", beta_start), ("beta_end", beta_end)):
         if not 0.0 < beta < 1.0:
-            raise ValueError(f"{name} must lie in (0, 1), got {beta!r}")
+            raise ValueError(f"{name} must lie in (0, 1), got {beta:.4g}")
     if beta_end < beta_start:
-        raise ValueError(f"beta_end must be >= beta_start, got beta_start={beta_start!r} > beta_end={beta_end!r}")
+        raise ValueError(f"beta_end must be >= beta_start, got beta_start={beta_start:.4g} > beta_end={beta_end:.4g}")
 
 
 def cosine_betas(num_timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:

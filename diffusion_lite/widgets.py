@@ -5,12 +5,14 @@ reads sliders, calls it, shows the result or the error message, and keeps workin
 """
 from __future__ import annotations
 
+import base64
 import html
+import io
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
 import torch
-from IPython.display import clear_output, display
+from IPython.display import clear_output
 
 from .process import add_noise
 from .schedules import SCHEDULES, NoiseSchedule
@@ -46,14 +48,20 @@ class BetaExplorer:
     def __init__(self, images: torch.Tensor, kind: str = "linear", beta_start: float = 1e-4,
                  beta_end: float = 0.02, num_timesteps: int = 1000, fractions=DEFAULT_FRACTIONS, seed: int = 0):
         self.images, self.fractions, self.seed = images, fractions, seed
-        style = {"description_width": "90px"}
+        # Sliders send their value when the reader lets go or presses a key, never while they move
+        # (continuous_update=False). Besides sparing a redraw per pixel dragged, this keeps values set
+        # from code: a log slider's browser view otherwise sends back its handle position, snapped to
+        # base**(min + k·step), whenever the kernel moves it (0.02 comes back as 0.01995), and a snapped
+        # value queued while the kernel is busy can arrive after the kernel has moved on.
+        style, on_release = {"description_width": "90px"}, {"continuous_update": False}
         self.controls = {
             "kind": W.Dropdown(options=SCHEDULES, value=kind, description="schedule", style=style),
             "beta_start": W.FloatLogSlider(value=beta_start, base=10, min=-5, max=-1, step=0.05,
-                                           readout_format=".5f", description="β_start", style=style),
+                                           readout_format=".5f", description="β_start", style=style, **on_release),
             "beta_end": W.FloatLogSlider(value=beta_end, base=10, min=-4, max=-0.01, step=0.05,
-                                         readout_format=".4f", description="β_end", style=style),
-            "num_timesteps": W.IntSlider(value=num_timesteps, min=1, max=2000, step=1, description="T", style=style),
+                                         readout_format=".4f", description="β_end", style=style, **on_release),
+            "num_timesteps": W.IntSlider(value=num_timesteps, min=1, max=2000, step=1, description="T",
+                                         style=style, **on_release),
         }
         self.status = W.HTML()
         self.output = W.Output()
@@ -110,5 +118,28 @@ class BetaExplorer:
         ax2.set(title="log10 SNR(t)", xlabel="t")
         return fig
 
-    def _ipython_display_(self):
-        display(self.widget)
+    def static_figure(self):
+        """The current figure with the status line and the settings above it: what a page without widgets shows."""
+        fig = self._draw()
+        fig.subplots_adjust(top=0.78)
+        settings = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                             for k, v in self.values().items())
+        fig.suptitle(f"βt explorer, {settings}: {html.unescape(self.status.value)}\n"
+                     "(a picture of the explorer; in JupyterLab its sliders redraw it)", fontsize=8)
+        return fig
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """The live widget's view plus a PNG of its current figure, for front ends that cannot run widgets.
+
+        JupyterLab renders the widget view (its widget renderer outranks images); a static page, such as
+        the HTML book, shows the PNG where the sliders would be.
+        """
+        bundle = self.widget._repr_mimebundle_()
+        bundle["text/plain"] = f"BetaExplorer({', '.join(f'{k}={v!r}' for k, v in self.values().items())})"
+        if "error" not in self.result:
+            fig = self.static_figure()
+            png = io.BytesIO()
+            fig.savefig(png, format="png")
+            plt.close(fig)
+            bundle["image/png"] = base64.b64encode(png.getvalue()).decode("ascii")
+        return bundle

@@ -51,6 +51,8 @@ def test_table_identities():
     (dict(beta_start=-1e-3), "beta_start"),
     (dict(beta_end=1.0), "beta_end must lie in \\(0, 1\\)"),
     (dict(beta_start=0.02, beta_end=0.01), "beta_end must be >= beta_start"),
+    (dict(beta_start=0.05011872336272725, beta_end=0.01995262314968879),  # 4 significant digits, as sliders show
+     "beta_end must be >= beta_start, got beta_start=0.05012 > beta_end=0.01995$"),
     (dict(num_timesteps=0), "num_timesteps \\(T\\) must be an integer >= 1"),
     (dict(num_timesteps=10.5), "integer"),
     (dict(kind="quadratic"), "choose one of \\('linear', 'scaled_linear', 'cosine', 'sigmoid'\\)"),
