@@ -6,7 +6,10 @@ For each model: measure training speed (images/s) on a few steps, size the run t
 learning-rate schedule decays over exactly the budget), train, draw 1,000 samples with DDIM (50 steps,
 EMA weights where the recipe has them), and report FID/KID on the book classifier's features next to
 the real-vs-real floor at the same sample size. Models:
-- any recipe name of `diffusion_lite.checkpoints.RECIPES` (the book's recipe, the issue's CPU probe);
+- any recipe name of `diffusion_lite.checkpoints.RECIPES` (the book's recipe, the issue's CPU probe),
+  including latent recipes such as `fashion-ldm`: the DDPM on a trained autoencoder's latents (the
+  autoencoder's own training is not in the budget; encoding the data once is reported apart, as
+  `encode_seconds`);
 - `diffusers`: diffusers' `UNet2DModel` in its course configuration for small images (32×32 input,
   channels 32/64/64, two res blocks per level, attention at 16×16 and 8×8: 1.7 M parameters, 2.3 GFLOP
   per training image), `DDPMScheduler` for training and `DDIMScheduler` for sampling, fp32, AdamW 1e-3.
@@ -28,10 +31,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from diffusion_lite.generation import generate
-from diffusion_lite.checkpoints import RECIPES, Recipe, build_ddpm, get_recipe
+from diffusion_lite.checkpoints import RECIPES, Recipe, build_ddpm, build_model, get_recipe
 from diffusion_lite.datasets import from_model_range, load_fashion_mnist, to_model_range
+from diffusion_lite.generation import generate
 from diffusion_lite.metrics import image_quality
+from diffusion_lite.pipeline import LatentDDPM
 from diffusion_lite.training import Trainer
 
 
@@ -43,7 +47,13 @@ def load_recipe(name):
 def run_recipe(name, data, seconds, num, probe_seconds=30):
     recipe = load_recipe(name)
     torch.manual_seed(recipe.train.seed)
-    trainer = Trainer(build_ddpm(recipe), data, recipe.train)
+    model, extra = build_model(recipe), {}
+    if recipe.kind == "ldm":  # the autoencoder (trained beforehand) encodes the data once; the DDPM learns latents
+        t0 = time.perf_counter()
+        data = model.encode(data)
+        extra = {"latent": True, "encode_seconds": time.perf_counter() - t0}
+    network = (lambda: build_model(recipe).ddpm) if recipe.kind == "ldm" else (lambda: build_ddpm(recipe))
+    trainer = Trainer(network(), data, recipe.train)
     trainer.train(until=5, progress=False)  # warm-up, not timed
     # Size the run from `probe_seconds` of steps: a few steps undershoot (an 8-step probe once sized a
     # 15-minute run at 72 % of the steps the machine then took).
@@ -51,17 +61,18 @@ def run_recipe(name, data, seconds, num, probe_seconds=30):
     rate = probe_steps * recipe.train.batch_size / probe_time
     recipe.train.steps = max(20, int(seconds * rate / recipe.train.batch_size))
     torch.manual_seed(recipe.train.seed)
-    trainer = Trainer(build_ddpm(recipe), data, recipe.train)
+    trainer = Trainer(network(), data, recipe.train)
     t0 = time.perf_counter()
     trainer.train(progress=True)
     train_seconds = time.perf_counter() - t0
     trainer.ema.eval()
+    sampled = LatentDDPM(trainer.ema, model.vae, recipe.latent.image_size) if recipe.kind == "ldm" else trainer.ema
     t0 = time.perf_counter()
-    x = generate(trainer.ema, num, "ddim", 50, seed=0, progress=False)
+    x = generate(sampled, num, "ddim", 50, seed=0, progress=False)
     return {"steps": recipe.train.steps, "batch_size": recipe.train.batch_size, "train_seconds": train_seconds,
             "images_per_second": recipe.train.steps * recipe.train.batch_size / train_seconds,
             "params": sum(p.numel() for p in trainer.model.parameters()),
-            "sample_seconds": time.perf_counter() - t0, "images": from_model_range(x)}
+            "sample_seconds": time.perf_counter() - t0, "images": from_model_range(x), **extra}
 
 
 def train_for(step, seconds: float) -> tuple[int, float]:

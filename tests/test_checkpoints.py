@@ -1,5 +1,5 @@
-"""Every shipped diffusion checkpoint loads, fits the 5 MB budget, records how it was made, and still
-reaches the held-out loss it recorded."""
+"""Every shipped checkpoint of the package (diffusion models and autoencoders) loads, fits the 5 MB budget,
+records how it was made, and still reaches the held-out loss it recorded."""
 import json
 
 import pytest
@@ -7,7 +7,8 @@ import pytest
 from diffusion_lite.checkpoints import load_model
 from diffusion_lite.metrics import CHECKPOINT_DIR, heldout_loss
 
-MODELS = sorted(p.with_suffix("") for p in CHECKPOINT_DIR.glob("*.json") if "unet" in json.loads(p.read_text()).get("recipe", {}))
+MODELS = sorted(p.with_suffix("") for p in CHECKPOINT_DIR.glob("*.json")
+                if {"unet", "vae"} & set(json.loads(p.read_text()).get("recipe", {})))
 
 
 @pytest.mark.parametrize("path", MODELS, ids=[p.name for p in MODELS])
@@ -19,7 +20,7 @@ def test_checkpoint_reaches_its_recorded_heldout_loss(path):
     assert heldout_loss(ddpm) <= meta["heldout_loss"] * 1.01
 
 
-CONDITIONAL = [p for p in MODELS if load_model(p)[1].unet.num_classes]
+CONDITIONAL = [p for p in MODELS if (recipe := load_model(p)[1]).kind != "vae" and recipe.unet.num_classes]
 
 
 @pytest.mark.parametrize("path", CONDITIONAL, ids=[p.name for p in CONDITIONAL])

@@ -58,6 +58,12 @@ def test_headline_row_matches_the_checkpoint_metadata(stem):
         return
     m = meta["metrics"]
     assert m["num_images"] == 1000
+    if "reconstructed" in m:  # an autoencoder: the first 1,000 test images, reconstructed
+        assert number(r"rFID ([\d.]+)", quality) == round(m["fid"], 1)
+        assert number(r"floor ([\d.]+)", quality) == round(m["fid_floor"], 1)
+        assert number(r"PSNR ([\d.]+) dB", quality) == round(m["psnr"], 1)
+        assert number(r"^(\d+) s, reconstructed$", timing) == round(m["seconds"])
+        return
     assert number(r"FID ([\d.]+)", quality) == round(m["fid"], 1)
     assert number(r"floor ([\d.]+)", quality) == round(m["fid_floor"], 1)
     sampler = {"ddim": "DDIM", "dpmpp_2m": "DPM-Solver++", "heun": "Heun", "ddpm": "DDPM"}[m["sampler"]]
@@ -105,6 +111,12 @@ def test_targets_quote_the_results_files():
     assert max(metadata(s)["train_seconds"] for s in STEMS) < 3600 and "under an hour" in targets
     assert ddpm_json["metrics"]["fid"] <= 3 * ddpm_json["metrics"]["fid_floor"] and "3× the floor: met" in targets
     assert min(seconds) > 30 and "30 s: not met" in targets
+    vae = metadata("fashion_vae")
+    assert vae["train_seconds"] <= 900 and "autoencoder trains in 15 minutes: met" in targets
+    assert number(r"not met\*\*, rFID ([\d.]+)", targets) == round(vae["metrics"]["fid"], 1)
+    assert number(r"against ([\d.]+) \(", targets) == round(vae["metrics"]["fid_floor"], 1)
+    assert number(r"\(([\d.]+)×\);", targets) == round(vae["metrics"]["fid"] / vae["metrics"]["fid_floor"], 1)
+    assert vae["metrics"]["fid"] > vae["metrics"]["fid_floor"] and "(rFID at the floor): not met" in targets
 
 
 def test_readme_code_example_runs(monkeypatch):
