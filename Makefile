@@ -61,7 +61,7 @@ chromium:
 CFG_SCALE ?= 2
 # Retrain the book's checkpoints in data/checkpoints/ from scratch on the CPU (each records its time and metric);
 # `make checkpoint-NAME` retrains one. The latent models come after the autoencoder they are built on.
-CHECKPOINTS := fashion_classifier fashion_ddpm fashion_cfg fashion_vae
+CHECKPOINTS := fashion_classifier fashion_ddpm fashion_cfg fashion_vae fashion_ldm
 .PHONY: $(addprefix checkpoint-,$(CHECKPOINTS))
 checkpoints: $(addprefix checkpoint-,$(CHECKPOINTS))
 
@@ -79,6 +79,11 @@ checkpoint-fashion_cfg: $(STAMP) data
 checkpoint-fashion_vae: $(STAMP) data
 	$(PY) -m diffusion_lite train --recipe fashion-vae --out data/runs/fashion-vae --threads 2 --evaluate 1000 \
 		--export data/checkpoints/fashion_vae
+
+# On the autoencoder above: retraining fashion_vae means retraining fashion_ldm (it checks the SHA-256).
+checkpoint-fashion_ldm: $(STAMP) data
+	$(PY) -m diffusion_lite train --recipe fashion-ldm --out data/runs/fashion-ldm --threads 2 --evaluate 1000 \
+		--export data/checkpoints/fashion_ldm
 
 download-data: $(STAMP)
 	$(PY) -m diffusion_lite data download
