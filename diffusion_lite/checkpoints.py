@@ -182,10 +182,15 @@ def sha256_of(path: Path | str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def latent_vae_path(latent: LatentConfig) -> Path:
+    """The autoencoder checkpoint a latent model names: as given if it exists there, else in the repository."""
+    path = Path(latent.vae)
+    return path if path.is_absolute() or path.with_suffix(".safetensors").is_file() else REPO / path
+
+
 def load_latent_vae(latent: LatentConfig) -> AutoencoderKL:
     """The autoencoder a latent model names, refused if its weights are not the ones it was trained with."""
-    path = Path(latent.vae)
-    path = (path if path.is_absolute() or path.with_suffix(".safetensors").is_file() else REPO / path)
+    path = latent_vae_path(latent)
     vae, recipe, _ = load_model(path)
     if recipe.kind != "vae":
         raise ValueError(f"latent.vae must name an autoencoder checkpoint; {latent.vae} is a {recipe.kind}")
@@ -202,9 +207,8 @@ def save_model(model: DDPM | AutoencoderKL, recipe: Recipe, path: Path | str, me
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     if recipe.kind == "ldm" and recipe.latent.sha256 is None:  # record the autoencoder these weights need
-        vae = Path(recipe.latent.vae)
-        vae = vae if vae.is_absolute() or vae.with_suffix(".safetensors").is_file() else REPO / vae
-        recipe = replace(recipe, latent=replace(recipe.latent, sha256=sha256_of(vae.with_suffix(".safetensors"))))
+        vae = latent_vae_path(recipe.latent).with_suffix(".safetensors")
+        recipe = replace(recipe, latent=replace(recipe.latent, sha256=sha256_of(vae)))
     state = {k: v.detach().to(torch.float16 if v.is_floating_point() else v.dtype).contiguous()
              for k, v in weights_of(model).state_dict().items()}
     for target, write in ((path, lambda p: save_file(state, p)),

@@ -43,11 +43,9 @@ class LatentDDPM(nn.Module):
     def sampling_timesteps(self, *args, **kwargs) -> list[int]:
         return self.ddpm.sampling_timesteps(*args, **kwargs)
 
-    @torch.no_grad()
     def encode(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
         """Images (N, C, H, W) in [−1, 1] → scaled latents, zero-padded to the UNet's size (N, C', S, S)."""
-        z = torch.cat([self.vae.encode(images[i:i + batch_size]).mode()
-                       for i in range(0, len(images), batch_size)]) * self.vae.scaling_factor
+        z = self.vae.latents(images, batch_size) * self.vae.scaling_factor
         pad = self.network.config.image_size - self.latent_size
         return F.pad(z, (0, pad, 0, pad))
 

@@ -200,10 +200,13 @@ class AutoencoderKL(nn.Module):
         return (error.abs().mean() + error.pow(2).mean() + self.config.kl_weight * posterior.kl().float().mean())
 
     @torch.no_grad()
+    def latents(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """The posterior means of `images` (N, C, H, W), encoded in batches: unscaled latents."""
+        return torch.cat([self.encode(images[i:i + batch_size]).mode() for i in range(0, len(images), batch_size)])
+
     def latent_scaling_factor(self, images: torch.Tensor, batch_size: int = 500) -> float:
         """1 / std of the posterior means of `images`: the factor that gives the latents unit variance."""
-        z = torch.cat([self.encode(images[i:i + batch_size]).mode() for i in range(0, len(images), batch_size)])
-        return float(1.0 / z.float().std())
+        return float(1.0 / self.latents(images, batch_size).float().std())
 
     def to_config_dict(self) -> dict:
         return asdict(self.config)
