@@ -61,7 +61,7 @@ chromium:
 CFG_SCALE ?= 2
 # Retrain the book's checkpoints in data/checkpoints/ from scratch on the CPU (each records its time and metric);
 # `make checkpoint-NAME` retrains one. The latent models come after the autoencoder they are built on.
-CHECKPOINTS := fashion_classifier fashion_ddpm fashion_cfg fashion_vae fashion_ldm
+CHECKPOINTS := fashion_classifier fashion_ddpm fashion_cfg fashion_vae fashion_ldm scenes_clip
 .PHONY: $(addprefix checkpoint-,$(CHECKPOINTS))
 checkpoints: $(addprefix checkpoint-,$(CHECKPOINTS))
 
@@ -84,6 +84,11 @@ checkpoint-fashion_vae: $(STAMP) data
 checkpoint-fashion_ldm: $(STAMP) data
 	$(PY) -m diffusion_lite train --recipe fashion-ldm --out data/runs/fashion-ldm --threads 2 --evaluate 1000 \
 		--export data/checkpoints/fashion_ldm
+
+# The text encoder (chapter 08), trained CLIP-style on captioned scenes; its metric is caption retrieval.
+checkpoint-scenes_clip: $(STAMP) data
+	$(PY) -m diffusion_lite train --recipe scenes-clip --out data/runs/scenes-clip --threads 2 --evaluate 1000 \
+		--export data/checkpoints/scenes_clip
 
 download-data: $(STAMP)
 	$(PY) -m diffusion_lite data download

@@ -47,7 +47,7 @@ def _train(args) -> int:
     from .pipeline import LatentDDPM
     from .training import Trainer
     recipe = Recipe.from_dict(_read_json(args.config, "--config")) if args.config else get_recipe(args.recipe)
-    conditional = recipe.kind != "vae" and recipe.unet.num_classes
+    conditional = recipe.kind in ("ddpm", "ldm") and recipe.unet.num_classes
     if args.steps is not None:
         recipe.train.steps = args.steps
     if args.threads is not None:
@@ -59,7 +59,11 @@ def _train(args) -> int:
         raise ValueError(f"--out must be a folder (the run's state and model go in it), but {out} is a file")
     torch.manual_seed(recipe.train.seed)
     model = build_model(recipe)
-    images, labels = datasets.load_fashion_mnist("train")
+    if recipe.dataset == "scenes":  # captioned scenes: the captions' token ids are the labels
+        images, captions, _ = datasets.scenes("train", datasets.TRAIN_SCENES, seed=recipe.train.seed)
+        labels, conditional = model.text.tokenizer.encode(captions), True
+    else:
+        images, labels = datasets.load_fashion_mnist("train")
     x = datasets.to_model_range(images)
     if recipe.kind == "ldm":  # the autoencoder encodes every image once; the DDPM then trains on the latents
         x = model.encode(x)
@@ -91,14 +95,17 @@ def _train(args) -> int:
 
 def _evaluate_stored(path: Path, num: int, guidance_scale: float) -> dict:
     """The held-out loss and the metrics of `num` images from a stored checkpoint: DDIM-50 samples of a
-    diffusion model (one per class in turn for a conditional one), or reconstructions of the first `num`
-    test images by an autoencoder (with their PSNR)."""
+    diffusion model (one per class in turn for a conditional one), reconstructions of the first `num`
+    test images by an autoencoder (with their PSNR), or caption retrieval on `num` test scenes."""
     from .checkpoints import load_model
-    from .metrics import heldout_loss, image_quality, psnr
+    from .metrics import caption_retrieval, heldout_loss, image_quality, psnr
     model, recipe, _ = load_model(path)
     result = {"heldout_loss": heldout_loss(model)}
     t0 = time.perf_counter()
-    if recipe.kind == "vae":
+    if recipe.kind == "clip":
+        metrics = caption_retrieval(model, *datasets.scenes("test", num, seed=datasets.TEST_SEED))
+        metrics["seconds"] = round(time.perf_counter() - t0, 1)
+    elif recipe.kind == "vae":
         images, labels = (a[:num] for a in datasets.load_fashion_mnist("test"))
         x = datasets.from_model_range(reconstruct(model, datasets.to_model_range(images)))
         metrics = {"reconstructed": "test", "seconds": round(time.perf_counter() - t0, 1),

@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from .ddpm import DDPM
 from .pipeline import LatentDDPM
+from .text import CLIP, ClipConfig, TextConfig
 from .training import TrainConfig
 from .unet import UNet, UNetConfig
 from .vae import AutoencoderKL, VAEConfig
@@ -46,49 +47,70 @@ class LatentConfig:
     image_size: int = 28
 
 
+DATASETS = ("fashion-mnist", "scenes")  # Fashion-MNIST's train images, or 60,000 captioned train scenes
+
+
 @dataclass
 class Recipe:
-    """A diffusion model (`unet` + `ddpm`, in pixels or, with `latent`, in an autoencoder's latent space) or
-    an autoencoder (`vae`), and how to train it."""
+    """A diffusion model (`unet` + `ddpm`, in pixels or, with `latent`, in an autoencoder's latent space),
+    an autoencoder (`vae`) or a CLIP-style text and image encoder (`clip`), and how to train it."""
     unet: UNetConfig | None = field(default_factory=UNetConfig)
     ddpm: DDPMConfig | None = field(default_factory=DDPMConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     dataset: str = "fashion-mnist"
     vae: VAEConfig | None = None
     latent: LatentConfig | None = None
+    clip: ClipConfig | None = None
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {DATASETS}")
+        if self.kind == "clip" and self.dataset != "scenes":
+            raise ValueError("a clip recipe trains on captioned scenes: set dataset to 'scenes'")
 
     @property
     def kind(self) -> str:
-        return "vae" if self.vae is not None else "ldm" if self.latent is not None else "ddpm"
+        return ("vae" if self.vae is not None else "clip" if self.clip is not None
+                else "ldm" if self.latent is not None else "ddpm")
 
     def to_dict(self) -> dict:
-        model = {"vae": asdict(self.vae)} if self.kind == "vae" else {"unet": asdict(self.unet),
-                                                                     "ddpm": asdict(self.ddpm)}
+        model = ({"vae": asdict(self.vae)} if self.kind == "vae" else {"clip": asdict(self.clip)}
+                 if self.kind == "clip" else {"unet": asdict(self.unet), "ddpm": asdict(self.ddpm)})
         if self.latent is not None:
             model["latent"] = asdict(self.latent)
         return {**model, "train": asdict(self.train), "dataset": self.dataset}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Recipe":
-        unknown = set(d) - {"unet", "ddpm", "latent", "vae", "train", "dataset"}
+        unknown = set(d) - {"unet", "ddpm", "latent", "vae", "clip", "train", "dataset"}
         if unknown:
             raise ValueError(f"unknown recipe keys {sorted(unknown)}; allowed: unet, ddpm, train, dataset "
-                             "(a diffusion model, and latent for one in a VAE's latent space) or vae, train, "
-                             "dataset (an autoencoder)")
-        if "vae" in d and {"unet", "ddpm", "latent"} & set(d):
-            raise ValueError("a recipe describes a diffusion model (unet, ddpm) or an autoencoder (vae), not both")
-        sections = (("vae", VAEConfig),) if "vae" in d else (("unet", UNetConfig), ("ddpm", DDPMConfig))
+                             "(a diffusion model, and latent for one in a VAE's latent space), vae, train, "
+                             "dataset (an autoencoder) or clip, train, dataset (a text and image encoder)")
+        models = [key for key in ("vae", "clip") if key in d] + (["unet/ddpm"] if {"unet", "ddpm", "latent"} & set(d)
+                                                                 else [])
+        if len(models) > 1:
+            raise ValueError(f"a recipe describes one model: a diffusion model (unet, ddpm), an autoencoder (vae) "
+                             f"or a text encoder (clip), not {' and '.join(models)}")
+        sections = ((("vae", VAEConfig),) if "vae" in d else (("clip", ClipConfig),) if "clip" in d
+                    else (("unet", UNetConfig), ("ddpm", DDPMConfig)))
         if "latent" in d:
             sections += (("latent", LatentConfig),)
-        configs = {"unet": None, "ddpm": None, "vae": None, "latent": None}
+        configs = {"unet": None, "ddpm": None, "vae": None, "latent": None, "clip": None}
         for key, config in sections + (("train", TrainConfig),):
-            allowed = [f.name for f in fields(config)]
-            unknown = sorted(set(d.get(key, {})) - set(allowed))
-            if unknown:
-                raise ValueError(f"unknown {key} keys {unknown} in the recipe; allowed: {', '.join(allowed)}")
+            _check_keys(key, d.get(key, {}), config)
+            if key == "clip":
+                _check_keys("clip.text", d[key].get("text", {}), TextConfig)
             configs[key] = config(**d.get(key, {}))
         return cls(configs["unet"], configs["ddpm"], configs["train"], d.get("dataset", "fashion-mnist"),
-                   configs["vae"], configs["latent"])
+                   configs["vae"], configs["latent"], configs["clip"])
+
+
+def _check_keys(section: str, given: dict, config) -> None:
+    allowed = [f.name for f in fields(config)]
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown {section} keys {unknown} in the recipe; allowed: {', '.join(allowed)}")
 
 
 RECIPES = {
@@ -143,6 +165,12 @@ RECIPES = {
                           latent=LatentConfig(),
                           train=TrainConfig(steps=15000, batch_size=64, lr=2e-3, warmup_steps=200, grad_clip=1.0,
                                             ema_decay=0.9995, hflip=False, bf16=True)),
+    # The book's text encoder (chapter 08): a 2-layer, 64-wide transformer over the caption's words and a
+    # conv image encoder, trained CLIP-style on 60,000 train scenes in batches of 256 (the more captions in a
+    # batch, the more negatives each pair is told apart from); 3,000 steps fit BOOK.md's 15 minutes.
+    "scenes-clip": Recipe(unet=None, ddpm=None, clip=ClipConfig(), dataset="scenes",
+                          train=TrainConfig(steps=3000, batch_size=256, lr=2e-3, warmup_steps=100, grad_clip=1.0,
+                                            ema_decay=0.999, hflip=False, bf16=True)),
 }
 
 
@@ -158,11 +186,13 @@ def build_ddpm(recipe: Recipe) -> DDPM:
                 d.variance, d.clip_x0, d.label_dropout, d.min_snr_gamma, d.sampling_schedule)
 
 
-def build_model(recipe: Recipe) -> DDPM | LatentDDPM | AutoencoderKL:
-    """The untrained model a recipe describes: a DDPM, a latent DDPM on its (trained) autoencoder, or an
-    autoencoder."""
+def build_model(recipe: Recipe) -> DDPM | LatentDDPM | AutoencoderKL | CLIP:
+    """The untrained model a recipe describes: a DDPM, a latent DDPM on its (trained) autoencoder, an
+    autoencoder or a CLIP-style pair of encoders."""
     if recipe.kind == "vae":
         return AutoencoderKL(recipe.vae)
+    if recipe.kind == "clip":
+        return CLIP(recipe.clip)
     if recipe.kind == "ldm":
         return LatentDDPM(build_ddpm(recipe), load_latent_vae(recipe.latent), recipe.latent.image_size)
     return build_ddpm(recipe)
@@ -171,8 +201,8 @@ def build_model(recipe: Recipe) -> DDPM | LatentDDPM | AutoencoderKL:
 def weights_of(model) -> torch.nn.Module:
     """The module whose weights a checkpoint stores: a DDPM's network (its schedule is rebuilt from the
     recipe; a latent DDPM's autoencoder has a checkpoint of its own), or the whole autoencoder (with its
-    latent scaling factor)."""
-    return model if isinstance(model, AutoencoderKL) else model.network
+    latent scaling factor, or both encoders)."""
+    return model if isinstance(model, (AutoencoderKL, CLIP)) else model.network
 
 
 REPO = Path(__file__).resolve().parent.parent
@@ -202,7 +232,7 @@ def load_latent_vae(latent: LatentConfig) -> AutoencoderKL:
     return vae
 
 
-def save_model(model: DDPM | AutoencoderKL, recipe: Recipe, path: Path | str, metadata: dict | None = None) -> Path:
+def save_model(model: DDPM | AutoencoderKL | CLIP, recipe: Recipe, path: Path | str, metadata: dict | None = None) -> Path:
     """Write PATH.safetensors (the weights, in float16) and PATH.json (recipe + metadata), atomically."""
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -220,7 +250,7 @@ def save_model(model: DDPM | AutoencoderKL, recipe: Recipe, path: Path | str, me
     return path
 
 
-def load_model(path: Path | str) -> tuple[DDPM | AutoencoderKL, Recipe, dict]:
+def load_model(path: Path | str) -> tuple[DDPM | AutoencoderKL | CLIP, Recipe, dict]:
     """(model in eval mode, recipe, metadata) from a checkpoint written by `save_model`."""
     path = Path(path).with_suffix(".safetensors")
     meta_path = path.with_suffix(".json")
@@ -231,9 +261,9 @@ def load_model(path: Path | str) -> tuple[DDPM | AutoencoderKL, Recipe, dict]:
         info = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"checkpoint {meta_path} is not valid JSON ({e})") from None
-    if not isinstance(info, dict) or not {"unet", "vae"} & set(info.get("recipe", {})):
-        raise ValueError(f"{meta_path} does not describe a model of the package (no recipe with a 'unet' or "
-                         "a 'vae'); load the checkpoints that `train` writes, such as fashion_ddpm")
+    if not isinstance(info, dict) or not {"unet", "vae", "clip"} & set(info.get("recipe", {})):
+        raise ValueError(f"{meta_path} does not describe a model of the package (no recipe with a 'unet', a "
+                         "'vae' or a 'clip'); load the checkpoints that `train` writes, such as fashion_ddpm")
     recipe = Recipe.from_dict(info["recipe"])
     model = build_model(recipe)
     try:
@@ -256,7 +286,7 @@ def load_model(path: Path | str) -> tuple[DDPM | AutoencoderKL, Recipe, dict]:
 def load_ddpm(path: Path | str) -> tuple[DDPM | LatentDDPM, Recipe, dict]:
     """`load_model` for the commands that need a diffusion model, with a clear error for an autoencoder."""
     model, recipe, metadata = load_model(path)
-    if recipe.kind == "vae":
-        raise ValueError(f"{Path(path).name} is a {recipe.kind.upper()} checkpoint, not a diffusion model; "
-                         "use `reconstruct` for an autoencoder")
+    if recipe.kind in ("vae", "clip"):
+        raise ValueError(f"{Path(path).name} is {'a VAE' if recipe.kind == 'vae' else 'a CLIP'} checkpoint, not "
+                         "a diffusion model" + ("; use `reconstruct` for an autoencoder" if recipe.kind == "vae" else ""))
     return model, recipe, metadata

@@ -171,3 +171,125 @@ def download_fashion_mnist(dest: Path | str = REPO_DIR, base_url: str = UPSTREAM
         part.replace(target)
     _load.cache_clear()
     return dest
+
+
+# ----------------------------------------------------------------------------------------------
+# Captioned scenes: 56×56 canvases of up to four Fashion-MNIST items, and the captions that name them
+SCENE_NAMES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
+CELLS = ("top left", "top right", "bottom left", "bottom right")  # reading order: layouts index cells so
+HELD_OUT = ((1, 0), (8, 1), (7, 2), (3, 3))  # (class, cell) pairs never in the train split: trouser·top left,
+#                                            bag·top right, sneaker·bottom left, dress·bottom right
+CELL = 28  # a cell's side; a scene is 2×2 cells
+TRAIN_SCENES = 60_000  # the scenes a model trains on: scenes("train", TRAIN_SCENES, seed)
+TEST_SEED = 1  # the book measures on scenes("test", N, TEST_SEED)
+
+
+def item_phrase(label: int, cell: int) -> str:
+    """`a NAME in the CELL` ("an" before a vowel): "an ankle boot in the bottom right"."""
+    name = SCENE_NAMES[label]
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name} in the {CELLS[cell]}"
+
+
+def caption(items) -> str:
+    """The caption of (class, cell) items, in the order given, joined by " and "."""
+    return " and ".join(item_phrase(label, cell) for label, cell in items)
+
+
+def parse_caption(text: str) -> torch.Tensor:
+    """The layout (4,) int64 a caption describes (the class in each cell in reading order, or −1); the inverse
+    of `caption` for 1 to 4 items in distinct cells. Anything outside the grammar raises a ValueError that
+    names the wrong phrase and what is allowed."""
+    grammar = ("a caption is 1 to 4 items 'a NAME in the CELL' ('an' before a vowel) joined by ' and ', "
+               f"NAME one of {', '.join(SCENE_NAMES)}; CELL one of {', '.join(CELLS)}")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"empty caption; {grammar}")
+    layout = torch.full((4,), -1, dtype=torch.long)
+    for phrase in text.split(" and "):
+        words = phrase.split(" ")
+        if "in" not in words or words.index("in") < 2 or words[words.index("in") + 1:words.index("in") + 2] != ["the"]:
+            raise ValueError(f"{phrase!r} is not 'a NAME in the CELL'; {grammar}")
+        i = words.index("in")
+        article, name, cell = words[0], " ".join(words[1:i]), " ".join(words[i + 2:])
+        if name not in SCENE_NAMES:
+            raise ValueError(f"unknown item {name!r} in {phrase!r}; NAME is one of {', '.join(SCENE_NAMES)}")
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r} in {phrase!r}; CELL is one of {', '.join(CELLS)}")
+        label, position = SCENE_NAMES.index(name), CELLS.index(cell)
+        if phrase != item_phrase(label, position):
+            raise ValueError(f"{phrase!r} should read {item_phrase(label, position)!r} ('an' before a vowel)")
+        if layout[position] >= 0:
+            raise ValueError(f"two items in the {cell} in {text!r}; each cell holds at most one item")
+        layout[position] = label
+    return layout
+
+
+def scenes(split: str, num: int, seed: int = 0, max_items: int = 4):
+    """`num` captioned scenes: (images uint8 (N, 56, 56), captions [N strings], layouts int64 (N, 4)).
+
+    Each scene draws its number of items uniformly in [1, max_items], their cells uniformly, each item's
+    class uniformly and a random image of that class from the split; the caption names the items in a
+    random order. In the train split a cell never gets its held-out class (`HELD_OUT`): that cell's class
+    is drawn from the other nine. The same arguments give the same scenes.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"unknown split {split!r}; choose 'train' or 'test'")
+    if not isinstance(num, int) or num < 1 or max_items not in (1, 2, 3, 4):
+        raise ValueError(f"num must be an integer >= 1 and max_items one of 1, 2, 3, 4; got {num!r}, {max_items!r}")
+    items, labels = load_fashion_mnist(split)
+    g = torch.Generator().manual_seed(seed)
+    count = torch.randint(1, max_items + 1, (num, 1), generator=g)
+    cell_rank = torch.rand(num, 4, generator=g).argsort(1).argsort(1)  # a random order of the four cells
+    occupied = cell_rank < count  # (N, 4): the first `count` cells in that order
+    classes = torch.randint(0, 10, (num, 4), generator=g)
+    if split == "train":
+        for label, cell in HELD_OUT:  # nine classes for this cell: skip the held-out one
+            allowed = torch.randint(0, 9, (num,), generator=g)
+            classes[:, cell] = allowed + (allowed >= label).long()
+    layouts = torch.where(occupied, classes, torch.full_like(classes, -1))
+    # a random image of each item's class: items sorted by class, then a uniform index within the class
+    order = labels.argsort(stable=True)
+    per_class = torch.bincount(labels, minlength=10)
+    start = torch.cumsum(per_class, 0) - per_class
+    pick = order[start[classes] + (torch.rand(num, 4, generator=g) * per_class[classes]).long()]  # (N, 4)
+    cells = torch.where(occupied[..., None, None], items[pick], torch.zeros((), dtype=torch.uint8))  # (N, 4, 28, 28)
+    images = cells.view(num, 2, 2, CELL, CELL).permute(0, 1, 3, 2, 4).reshape(num, 2 * CELL, 2 * CELL)
+    mention = torch.rand(num, 4, generator=g).argsort(1)  # the caption's order of the cells
+    captions = [caption((int(layout[c]), int(c)) for c in perm if layout[c] >= 0)
+                for layout, perm in zip(layouts, mention)]
+    return images, captions, layouts
+
+
+def scene_cells(images: torch.Tensor) -> torch.Tensor:
+    """Scenes (N, 56, 56) → their cells (N, 4, 28, 28) in reading order (top left, top right, bottom left,
+    bottom right): what a classifier scores, cell by cell."""
+    n = images.shape[0]
+    return images.reshape(n, 2, CELL, 2, CELL).permute(0, 1, 3, 2, 4).reshape(n, 4, CELL, CELL)
+
+
+
+def caption_items(text: str) -> list[tuple[int, int]]:
+    """The (class, cell) items of a caption, in the caption's order (`parse_caption` checks the grammar)."""
+    parse_caption(text)
+    items = []
+    for phrase in text.split(" and "):
+        cell = int((parse_caption(phrase) >= 0).nonzero()[0])
+        items.append((int(parse_caption(phrase)[cell]), cell))
+    return items
+
+
+def hard_negatives(text: str) -> dict[str, list[str]]:
+    """Captions that differ from `text` in one thing, by kind: "class" (one item's class changed, 9 per
+    item), "cell" (one item moved to an empty cell) and "swap" (two items of different classes trade
+    cells: the same words, bound differently). The items keep the caption's order."""
+    items = caption_items(text)
+    empty = [c for c in range(4) if c not in {cell for _, cell in items}]
+    out = {"class": [], "cell": [], "swap": []}
+    for i, (label, cell) in enumerate(items):
+        out["class"] += [caption(items[:i] + [(k, cell)] + items[i + 1:]) for k in range(10) if k != label]
+        out["cell"] += [caption(items[:i] + [(label, c)] + items[i + 1:]) for c in empty]
+        for j in range(i + 1, len(items)):
+            if items[j][0] != label:
+                swapped = list(items)
+                swapped[i], swapped[j] = (label, items[j][1]), (items[j][0], cell)
+                out["swap"].append(caption(swapped))
+    return out

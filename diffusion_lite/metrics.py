@@ -7,6 +7,8 @@ low-dimensional data (chapter 02) two distances between point sets:
 - the maximum mean discrepancy with a Gaussian kernel (Gretton et al. 2012, Eq. 3, unbiased form).
 All are 0 for identical distributions; read them against the same distance between two real sets
 of the same size (`real_vs_real`), the floor that sampling noise alone produces.
+For a text encoder, zero-shot caption retrieval (`caption_retrieval`): does a scene's own caption beat
+other captions, and captions that differ from it in one detail?
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from .datasets import load_fashion_mnist, to_model_range
+from .datasets import HELD_OUT, TEST_SEED, hard_negatives, load_fashion_mnist, scenes, to_model_range
 
 
 def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, num_projections: int = 256, seed: int = 0) -> float:
@@ -171,7 +173,13 @@ def psnr(images: torch.Tensor, reference: torch.Tensor) -> float:
 def heldout_loss(ddpm, num: int = 1000, seed: int = 0, batch_size: int = 250) -> float:
     """The training loss of a Fashion-MNIST model on the first `num` test images, with its randomness drawn
     from `seed`: a cheap, repeatable check that a checkpoint still works as recorded. For a DDPM the simple
-    loss (Ho et al. 2020, Eq. 14) with t and ε drawn; for an autoencoder its own `loss`, z drawn."""
+    loss (Ho et al. 2020, Eq. 14) with t and ε drawn; for an autoencoder its own `loss`, z drawn; for a
+    CLIP-style model its contrastive loss on the first `num` test scenes (a loss over batches of 250)."""
+    if hasattr(ddpm, "embed_text"):  # a CLIP-style model: its contrastive loss on test scenes, in batches of 250
+        images, captions, _ = scenes("test", num, TEST_SEED)
+        x, tokens = to_model_range(images), ddpm.text.tokenizer.encode(captions)
+        return sum(ddpm.loss(x[i:i + batch_size], labels=tokens[i:i + batch_size]).item() * len(x[i:i + batch_size])
+                   for i in range(0, num, batch_size)) / num
     x = to_model_range(load_fashion_mnist("test")[0][:num])
     if hasattr(ddpm, "vae") and hasattr(ddpm, "ddpm"):  # a latent DDPM: its DDPM's loss on the test latents
         x, ddpm = ddpm.encode(x), ddpm.ddpm
@@ -188,3 +196,39 @@ def heldout_loss(ddpm, num: int = 1000, seed: int = 0, batch_size: int = 250) ->
         losses = [ddpm.loss(x[i:i + batch_size], g).item() * len(x[i:i + batch_size]) for i in batches]
     ddpm.train(was_training)
     return sum(losses) / num
+
+
+@torch.no_grad()
+def caption_retrieval(clip, images: torch.Tensor, captions: list[str], layouts: torch.Tensor,
+                      num_candidates: int = 100, seed: int = 0, batch_size: int = 500) -> dict:
+    """Zero-shot retrieval of each scene's caption by a CLIP-style model (Radford et al. 2021, Sec. 3.1.2).
+
+    "top1": the share of scenes whose own caption has the highest similarity among `num_candidates`
+    captions (its own and others drawn from the set, none with the same layout). "class", "cell",
+    "swap": the share whose own caption beats all its `datasets.hard_negatives` of that kind (scenes that
+    have none are left out). "held_out": the same shares over the scenes that hold a held-out
+    (class, cell) pair. `images` (N, 56, 56) uint8.
+    """
+    was_training = clip.training
+    clip.eval()
+    embed_text = lambda texts: torch.cat([clip.embed_text(clip.text.tokenizer.encode(texts[i:i + batch_size]))
+                                          for i in range(0, len(texts), batch_size)])  # noqa: E731
+    x = to_model_range(images)
+    img = torch.cat([clip.embed_images(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])  # (N, D)
+    sims = img @ embed_text(captions).T  # (N, N)
+    g = torch.Generator().manual_seed(seed)
+    distinct = (layouts[:, None, :] != layouts[None, :, :]).any(-1)  # (N, N): a different scene content
+    wins = {"top1": [], "class": [], "cell": [], "swap": []}
+    for i in range(len(images)):
+        others = distinct[i].nonzero().squeeze(1)
+        others = others[torch.randperm(len(others), generator=g)[:num_candidates - 1]]
+        wins["top1"].append(bool(sims[i, i] > sims[i, others].max()))
+        for kind, texts in hard_negatives(captions[i]).items():
+            wins[kind].append(bool(sims[i, i] > (img[i] @ embed_text(texts).T).max()) if texts else None)
+    held = (torch.stack([layouts[:, cell] == label for label, cell in HELD_OUT], 1)).any(1).tolist()
+    share = lambda flags: sum(f for f in flags if f is not None) / max(1, sum(f is not None for f in flags))  # noqa: E731
+    clip.train(was_training)
+    return {"num_scenes": len(images), "num_candidates": num_candidates,
+            **{kind: share(flags) for kind, flags in wins.items()},
+            "held_out": {"num_scenes": sum(held),
+                         **{kind: share([f for f, h in zip(flags, held) if h]) for kind, flags in wins.items()}}}

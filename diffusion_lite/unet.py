@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import SelfAttention2d
+from .attention import SelfAttention2d, SpatialTransformer
 from .embeddings import TimestepEmbedding
 
 
@@ -36,12 +36,16 @@ class UNetConfig:
     num_heads: int = 4
     num_groups: int = 8
     num_classes: int | None = None  # class-conditional when set; label `num_classes` is the null class
+    context_dim: int | None = None  # text-conditional when set: the width D of the context tokens (B, L, D)
+    cross_attention_levels: tuple = ()  # levels with a SpatialTransformer (self- and cross-attention) after
+    #                                     each block; with context_dim, the middle's attention cross-attends too
     dropout: float = 0.0
     skip: str = "concat"  # how the up path takes the down path's features: "concat" (Ronneberger) or "add"
     extra: dict = field(default_factory=dict)  # free-form notes kept with the config (e.g. a recipe name)
 
     def __post_init__(self):
         self.channels, self.attention_levels = tuple(self.channels), tuple(self.attention_levels)
+        self.cross_attention_levels = tuple(self.cross_attention_levels)
         levels = len(self.channels)
         if levels < 1 or self.in_channels < 1 or self.blocks_per_level < 1 or self.patch_size < 1:
             raise ValueError("channels must list at least one level; in_channels, blocks_per_level and "
@@ -56,8 +60,11 @@ class UNetConfig:
                                  f"and num_heads ({self.num_heads}); got channels {self.channels}")
         if self.skip not in ("concat", "add"):
             raise ValueError(f"skip must be 'concat' or 'add', got {self.skip!r}")
-        if any(not 0 <= i < levels for i in self.attention_levels):
-            raise ValueError(f"attention_levels must be in [0, {levels - 1}], got {self.attention_levels}")
+        if any(not 0 <= i < levels for i in self.attention_levels + self.cross_attention_levels):
+            raise ValueError(f"attention_levels and cross_attention_levels must be in [0, {levels - 1}], got "
+                             f"{self.attention_levels} and {self.cross_attention_levels}")
+        if self.cross_attention_levels and not self.context_dim:
+            raise ValueError("cross_attention_levels need context_dim, the width of the tokens to attend to")
 
     @property
     def divisor(self) -> int:
@@ -92,18 +99,37 @@ class ResBlock(nn.Module):
         return self.skip(x) + h
 
 
+def attention_block(channels: int, level: int | None, cfg: UNetConfig) -> nn.Module:
+    """What follows a ResBlock at `level` (None: the middle): a SpatialTransformer where the UNet
+    cross-attends to text, self-attention where asked, else nothing."""
+    middle = level is None and cfg.mid_attention
+    if cfg.context_dim and (middle or level in cfg.cross_attention_levels):
+        return SpatialTransformer(channels, cfg.context_dim, cfg.num_heads, cfg.num_groups)
+    if middle or level in cfg.attention_levels:
+        return SelfAttention2d(channels, cfg.num_heads, cfg.num_groups)
+    return nn.Identity()
+
+
+def attend(block: nn.Module, h: torch.Tensor, context, context_mask) -> torch.Tensor:
+    """Apply an `attention_block`, giving the text to the ones that read it."""
+    return block(h, context, context_mask) if isinstance(block, SpatialTransformer) else block(h)
+
+
 class Level(nn.Module):
     """The blocks of one resolution: ResBlocks, each followed by attention where asked."""
 
-    def __init__(self, in_chs, out_ch, emb_dim, attention, cfg: UNetConfig):
+    def __init__(self, in_chs, out_ch, emb_dim, level: int, cfg: UNetConfig):
         super().__init__()
         self.res = nn.ModuleList(ResBlock(c, out_ch, emb_dim, cfg.num_groups, cfg.dropout) for c in in_chs)
-        self.attn = nn.ModuleList(SelfAttention2d(out_ch, cfg.num_heads, cfg.num_groups) if attention
-                                  else nn.Identity() for _ in in_chs)
+        self.attn = nn.ModuleList(attention_block(out_ch, level, cfg) for _ in in_chs)
 
 
 class UNet(nn.Module):
-    """`UNet(UNetConfig(...))(x, t, labels=None)` → a tensor shaped like x."""
+    """`UNet(UNetConfig(...))(x, t, labels=None, context=None, context_mask=None)` → a tensor shaped like x.
+
+    A class-conditional UNet (`num_classes`) takes `labels` (B,); a text-conditional one (`context_dim`)
+    takes a caption's tokens `context` (B, L, D) and their `context_mask` (B, L), True for real tokens.
+    """
 
     def __init__(self, config: UNetConfig | None = None):
         super().__init__()
@@ -115,17 +141,17 @@ class UNet(nn.Module):
         patch_channels = cfg.in_channels * cfg.patch_size ** 2
         self.conv_in = nn.Conv2d(patch_channels, ch[0], 3, padding=1)
         self.down = nn.ModuleList(
-            Level([ch[max(i - 1, 0)]] + [ch[i]] * (n - 1), ch[i], emb_dim, i in cfg.attention_levels, cfg)
+            Level([ch[max(i - 1, 0)]] + [ch[i]] * (n - 1), ch[i], emb_dim, i, cfg)
             for i in range(len(ch)))
         self.mid1 = ResBlock(ch[-1], ch[-1], emb_dim, cfg.num_groups, cfg.dropout)
-        self.mid_attn = SelfAttention2d(ch[-1], cfg.num_heads, cfg.num_groups) if cfg.mid_attention else nn.Identity()
+        self.mid_attn = attention_block(ch[-1], None, cfg)
         self.mid2 = ResBlock(ch[-1], ch[-1], emb_dim, cfg.num_groups, cfg.dropout)
         # Up level i takes the level above (or the middle) plus one skip per block: concatenated, or
         # added after a 1×1 conv `lift` has brought the level above to ch[i] channels.
         concat = cfg.skip == "concat"
         self.up = nn.ModuleList(
             Level([ch[min(i + 1, len(ch) - 1)] + ch[i]] + [2 * ch[i]] * (n - 1) if concat else [ch[i]] * n,
-                  ch[i], emb_dim, i in cfg.attention_levels, cfg)
+                  ch[i], emb_dim, i, cfg)
             for i in range(len(ch)))
         self.lift = None if concat else nn.ModuleList(nn.Conv2d(ch[i + 1], ch[i], 1) for i in range(len(ch) - 1))
         self.norm_out = nn.GroupNorm(cfg.num_groups, ch[0])
@@ -133,12 +159,14 @@ class UNet(nn.Module):
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h, emb, skips = self.top_down(x, t, labels)
-        return self.top_up(self.deep(h, emb), emb, skips)
+    def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None,
+                context: torch.Tensor | None = None, context_mask: torch.Tensor | None = None) -> torch.Tensor:
+        h, emb, skips = self.top_down(x, t, labels, context, context_mask)
+        return self.top_up(self.deep(h, emb, context, context_mask), emb, skips, context, context_mask)
 
     # The forward pass in three parts, so that `DeepCache` can reuse the middle one between calls.
-    def top_down(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None):
+    def top_down(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None,
+                 context: torch.Tensor | None = None, context_mask: torch.Tensor | None = None):
         """Checks, embeddings, conv_in and the blocks of down level 0: (h, emb, level 0's skips)."""
         cfg = self.config
         if x.ndim != 4 or x.shape[1] != cfg.in_channels:
@@ -153,36 +181,44 @@ class UNet(nn.Module):
             emb = emb + self.class_embed(labels)
         elif labels is not None:
             raise ValueError("this UNet is unconditional (num_classes=None) but labels were given")
+        if (context is None) != (cfg.context_dim is None):
+            raise ValueError("this UNet cross-attends to text: pass context (B, L, D) and context_mask (B, L)"
+                             if context is None else "this UNet has no cross-attention (context_dim=None) but a "
+                             "context was given")
+        if context is not None and (context.ndim != 3 or context.shape[0] != x.shape[0]
+                                    or context.shape[-1] != cfg.context_dim):
+            raise ValueError(f"context must be (B, L, {cfg.context_dim}) with B = {x.shape[0]}, got {tuple(context.shape)}")
         if cfg.patch_size > 1:
             x = F.pixel_unshuffle(x, cfg.patch_size)  # (B, C·p², H/p, W/p)
         skips = []
-        return self._down(0, self.conv_in(x), emb, skips), emb, skips
+        return self._down(0, self.conv_in(x), emb, skips, context, context_mask), emb, skips
 
-    def deep(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+    def deep(self, h: torch.Tensor, emb: torch.Tensor, context=None, context_mask=None) -> torch.Tensor:
         """Levels 1 and below, the middle, and back up: the features that enter up level 0."""
         skips = []
         for i in range(1, len(self.down)):
-            h = self._down(i, F.avg_pool2d(h, 2), emb, skips)  # (B, C_i, H/2^i, W/2^i)
-        h = self.mid2(self.mid_attn(self.mid1(h, emb)), emb)
+            h = self._down(i, F.avg_pool2d(h, 2), emb, skips, context, context_mask)  # (B, C_i, H/2^i, W/2^i)
+        h = self.mid2(attend(self.mid_attn, self.mid1(h, emb), context, context_mask), emb)
         for i in reversed(range(1, len(self.up))):
-            h = self._up(i, h if i == len(self.up) - 1 else self._rise(i, h), emb, skips)
+            h = self._up(i, h if i == len(self.up) - 1 else self._rise(i, h), emb, skips, context, context_mask)
         return self._rise(0, h) if len(self.up) > 1 else h
 
-    def top_up(self, h: torch.Tensor, emb: torch.Tensor, skips: list) -> torch.Tensor:
+    def top_up(self, h: torch.Tensor, emb: torch.Tensor, skips: list, context=None, context_mask=None) -> torch.Tensor:
         """The blocks of up level 0 on h and level 0's skips, then the output layers."""
-        out = self.conv_out(F.silu(self.norm_out(self._up(0, h, emb, skips))))
+        out = self.conv_out(F.silu(self.norm_out(self._up(0, h, emb, skips, context, context_mask))))
         return F.pixel_shuffle(out, self.config.patch_size) if self.config.patch_size > 1 else out
 
-    def _down(self, i: int, h: torch.Tensor, emb: torch.Tensor, skips: list) -> torch.Tensor:
+    def _down(self, i: int, h: torch.Tensor, emb: torch.Tensor, skips: list, context, context_mask) -> torch.Tensor:
         for res, attn in zip(self.down[i].res, self.down[i].attn):
-            h = attn(res(h, emb))
+            h = attend(attn, res(h, emb), context, context_mask)
             skips.append(h)
         return h
 
-    def _up(self, i: int, h: torch.Tensor, emb: torch.Tensor, skips: list) -> torch.Tensor:
+    def _up(self, i: int, h: torch.Tensor, emb: torch.Tensor, skips: list, context, context_mask) -> torch.Tensor:
         for res, attn in zip(self.up[i].res, self.up[i].attn):
             skip = skips.pop()
-            h = attn(res(torch.cat([h, skip], dim=1) if self.lift is None else h + skip, emb))
+            h = attend(attn, res(torch.cat([h, skip], dim=1) if self.lift is None else h + skip, emb), context,
+                       context_mask)
         return h
 
     def _rise(self, i: int, h: torch.Tensor) -> torch.Tensor:
@@ -210,9 +246,10 @@ class DeepCache:
         self.network, self.every, self.calls, self.kept = network, every, 0, None
         self.config = network.config
 
-    def __call__(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h, emb, skips = self.network.top_down(x, t, labels)
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None,
+                 context: torch.Tensor | None = None, context_mask: torch.Tensor | None = None) -> torch.Tensor:
+        h, emb, skips = self.network.top_down(x, t, labels, context, context_mask)
         if self.calls % self.every == 0 or self.kept.shape[0] != x.shape[0]:
-            self.kept = self.network.deep(h, emb)
+            self.kept = self.network.deep(h, emb, context, context_mask)
         self.calls += 1
-        return self.network.top_up(self.kept, emb, skips)
+        return self.network.top_up(self.kept, emb, skips, context, context_mask)

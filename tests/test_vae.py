@@ -101,7 +101,7 @@ def test_a_vae_checkpoint_round_trips_with_its_scaling_factor(tmp_path):
     assert isinstance(loaded, AutoencoderKL) and again == recipe and float(loaded.scaling_factor) == 0.75
     x = torch.rand(2, 1, 28, 28) * 2 - 1
     assert torch.allclose(loaded.encode(x).mean, vae.half().float().encode(x).mean, atol=1e-3)
-    with pytest.raises(ValueError, match="a diffusion model .* or an autoencoder .*, not both"):
+    with pytest.raises(ValueError, match="a recipe describes one model: .*, not vae and unet/ddpm"):
         Recipe.from_dict({"vae": {}, "unet": {}})
 
 
