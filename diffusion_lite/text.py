@@ -99,11 +99,13 @@ class TextEncoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.width)
 
     def forward(self, tokens: torch.Tensor) -> TextOutput:
-        if tokens.ndim != 2 or tokens.shape[1] != self.config.max_length:
+        """Token ids (B, L) → `TextOutput`. L is the tokenizer's max_length, or fewer when every caption of
+        the batch is shorter (`trim`): the real tokens' vectors are the same, padding being masked."""
+        if tokens.ndim != 2 or not 1 <= tokens.shape[1] <= self.config.max_length:
             raise ValueError(f"tokens must be (B, {self.config.max_length}) ids from the tokenizer, "
                              f"got {tuple(tokens.shape)}")
         mask = tokens != 0  # (B, L)
-        x = self.token_embed(tokens) + self.pos_embed  # (B, L, D)
+        x = self.token_embed(tokens) + self.pos_embed[:tokens.shape[1]]  # (B, L, D)
         for block in self.blocks:
             x = block(x, self_mask=mask)
         x = self.norm(x)
@@ -112,6 +114,11 @@ class TextEncoder(nn.Module):
     def encode(self, captions) -> TextOutput:
         """Captions (a string or a list) straight to `TextOutput`."""
         return self(self.tokenizer.encode(captions).to(self.pos_embed.device))
+
+
+def trim(tokens: torch.Tensor) -> torch.Tensor:
+    """Token ids without the padding columns that no caption of the batch uses."""
+    return tokens[:, :max(1, int((tokens != 0).sum(1).max()))]
 
 
 class ImageEncoder(nn.Module):

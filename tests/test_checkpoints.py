@@ -1,5 +1,5 @@
-"""Every shipped checkpoint of the package (diffusion models and autoencoders) loads, fits the 5 MB budget,
-records how it was made, and still reaches the held-out loss it recorded."""
+"""Every shipped checkpoint of the package (diffusion models, autoencoders, the text encoder) loads, fits the
+5 MB budget, records how it was made, and still reaches the held-out loss it recorded."""
 import json
 
 import pytest
@@ -8,7 +8,7 @@ from diffusion_lite.checkpoints import load_model
 from diffusion_lite.metrics import CHECKPOINT_DIR, heldout_loss
 
 MODELS = sorted(p.with_suffix("") for p in CHECKPOINT_DIR.glob("*.json")
-                if {"unet", "vae"} & set(json.loads(p.read_text()).get("recipe", {})))
+                if {"unet", "vae", "clip"} & set(json.loads(p.read_text()).get("recipe", {})))
 
 
 @pytest.mark.parametrize("path", MODELS, ids=[p.name for p in MODELS])
@@ -16,11 +16,28 @@ def test_checkpoint_reaches_its_recorded_heldout_loss(path):
     assert path.with_suffix(".safetensors").stat().st_size <= 5 * 2**20
     ddpm, recipe, meta = load_model(path)
     assert meta["steps"] == recipe.train.steps and meta["train_seconds"] > 0
-    assert {"fid", "fid_floor", "kid", "kid_floor", "num_images"} <= set(meta["metrics"])
+    metrics = {"top1", "class", "cell", "swap", "held_out"} if recipe.kind == "clip" else {
+        "fid", "fid_floor", "kid", "kid_floor", "num_images"}
+    assert metrics <= set(meta["metrics"])
     assert heldout_loss(ddpm) <= meta["heldout_loss"] * 1.01
 
 
-CONDITIONAL = [p for p in MODELS if (recipe := load_model(p)[1]).kind != "vae" and recipe.unet.num_classes]
+TEXT_ENCODERS = [p for p in MODELS if load_model(p)[1].kind == "clip"]
+
+
+@pytest.mark.parametrize("path", TEXT_ENCODERS, ids=[p.name for p in TEXT_ENCODERS])
+def test_text_encoder_retrieves_captions_as_recorded(path):
+    """Zero-shot retrieval on the recorded 1,000 test scenes gives the recorded shares (about 20 s)."""
+    from diffusion_lite.datasets import TEST_SEED, scenes
+    from diffusion_lite.metrics import caption_retrieval
+    clip, _, meta = load_model(path)
+    scores = caption_retrieval(clip, *scenes("test", 1000, TEST_SEED))
+    for kind in ("top1", "class", "cell", "swap"):
+        assert abs(scores[kind] - meta["metrics"][kind]) < 0.005, kind
+        assert abs(scores["held_out"][kind] - meta["metrics"]["held_out"][kind]) < 0.01, kind
+
+
+CONDITIONAL = [p for p in MODELS if (recipe := load_model(p)[1]).kind in ("ddpm", "ldm") and recipe.unet.num_classes]
 
 
 @pytest.mark.parametrize("path", CONDITIONAL, ids=[p.name for p in CONDITIONAL])

@@ -57,6 +57,12 @@ def test_headline_row_matches_the_checkpoint_metadata(stem):
         assert timing == "—"
         return
     m = meta["metrics"]
+    if "top1" in m:  # a text encoder: caption retrieval on 1,000 test scenes
+        assert m["num_scenes"] == 1000 and m["num_candidates"] == 100 and timing == "—"
+        assert number(r"top-1 ([\d.]+) % among 100", quality) == round(100 * m["top1"], 1)
+        for kind in ("class", "cell", "swap"):
+            assert number(rf"{kind} ([\d.]+) %", quality) == round(100 * m[kind], 1), kind
+        return
     assert m["num_images"] == 1000
     if "reconstructed" in m:  # an autoencoder: the first 1,000 test images, reconstructed
         assert number(r"rFID ([\d.]+)", quality) == round(m["fid"], 1)
@@ -81,7 +87,7 @@ def test_headline_row_matches_the_checkpoint_metadata(stem):
 
 def test_headline_floor_sentence_matches_the_checkpoints():
     intro = section(README, "## Headline results").split("\n|")[0]
-    floors = {round(metadata(s)["metrics"]["fid_floor"], 1) for s in STEMS if "metrics" in metadata(s)}
+    floors = {round(metadata(s)["metrics"]["fid_floor"], 1) for s in STEMS if "fid_floor" in metadata(s).get("metrics", {})}
     assert floors == {number(r"FID ([\d.]+)\.", intro)}
 
 
@@ -117,6 +123,12 @@ def test_targets_quote_the_results_files():
     assert number(r"against ([\d.]+) \(", targets) == round(vae["metrics"]["fid_floor"], 1)
     assert number(r"\(([\d.]+)×\);", targets) == round(vae["metrics"]["fid"] / vae["metrics"]["fid_floor"], 1)
     assert vae["metrics"]["fid"] > vae["metrics"]["fid_floor"] and "(rFID at the floor): not met" in targets
+    clip = metadata("scenes_clip")
+    assert clip["train_seconds"] <= 900 and "text encoder trains in 15 minutes: met" in targets
+    assert clip["metrics"]["top1"] < 0.95 and "at least 95 %: not met**" in targets
+    assert number(r"not met\*\*,\s+([\d.]+) %:", targets) == round(100 * clip["metrics"]["top1"], 1)
+    assert number(r"([\d.]+) % on the test scenes whose", targets) == round(100 * clip["metrics"]["seen"]["top1"], 1)
+    assert number(r"([\d.]+) % on those with a held-out", targets) == round(100 * clip["metrics"]["held_out"]["top1"], 1)
 
 
 def test_readme_code_example_runs(monkeypatch):

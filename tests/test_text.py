@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from diffusion_lite.datasets import CELLS, SCENE_NAMES, scenes
-from diffusion_lite.text import CAPTION_WORDS, CLIP, ClipConfig, TextConfig, TextEncoder, Tokenizer
+from diffusion_lite.text import CAPTION_WORDS, CLIP, ClipConfig, TextConfig, TextEncoder, Tokenizer, trim
 
 
 def test_the_vocabulary_is_exactly_the_words_of_the_caption_grammar():
@@ -46,8 +46,12 @@ def test_text_encoder_shapes_mask_and_pooled_token():
     out = enc.encode(["a bag in the top left", "an ankle boot in the bottom right and a coat in the top left"])
     assert out.tokens.shape == (2, 32, 32) and out.mask.shape == (2, 32) and out.pooled.shape == (2, 32)
     assert out.mask.sum(1).tolist() == [7, 15] and torch.equal(out.pooled, out.tokens[:, 0])
+    short = enc(trim(enc.tokenizer.encode(["a bag in the top left", "a coat in the top right"])))
+    assert short.tokens.shape == (2, 7, 32)  # without the padding no caption uses: the same vectors
+    assert torch.allclose(short.tokens, enc.encode(["a bag in the top left", "a coat in the top right"]).tokens[:, :7],
+                          atol=1e-5)
     with pytest.raises(ValueError, match=r"tokens must be \(B, 32\)"):
-        enc(torch.zeros(2, 10, dtype=torch.long))
+        enc(torch.zeros(2, 40, dtype=torch.long))
 
 
 def test_text_encoder_is_bidirectional_and_ignores_padding():
