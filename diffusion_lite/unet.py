@@ -10,6 +10,9 @@ Shape walk for the default config (28×28 Fashion-MNIST, channels (32, 64, 128))
 Each up block concatenates the matching down block's output (the skip connection). With
 skip="add", the up path instead adds it: a 1×1 conv first brings the coarser level's features to this
 level's channels, so every up block works on C channels instead of 2C or 3C (chapter 03 measures it).
+With `context_dim` = D, the UNet reads text: a `SpatialTransformer` (self-attention, cross-attention to
+the caption's tokens (B, L, D), MLP) follows each block of the `cross_attention_levels` and replaces the
+middle's self-attention (Rombach et al. 2022, Sec. 3.3; chapter 09).
 """
 from __future__ import annotations
 

@@ -92,3 +92,29 @@ def test_clip_loss_is_symmetric_infonce_with_identical_captions_counted_as_match
     assert torch.allclose(clip.logits(x, tokens), 100 * clip.embed_images(x) @ clip.embed_text(tokens).T, atol=1e-4)
     with pytest.raises(ValueError, match="needs the captions' token ids"):
         clip.loss(x)
+
+
+def test_train_a_tiny_clip_recipe_from_the_command_line_and_load_it(tmp_path, capsys):
+    """`train` on captioned scenes: token ids as the labels, retrieval recorded, a checkpoint that loads."""
+    import json
+
+    from diffusion_lite.__main__ import main
+    from diffusion_lite.checkpoints import Recipe, load_model
+    tiny = {"clip": {"text": {"width": 16, "layers": 1}, "image_channels": [8, 8, 8], "embed_dim": 8},
+            "dataset": "scenes", "train": {"steps": 2, "batch_size": 16, "warmup_steps": 1}}
+    (tmp_path / "tiny.json").write_text(json.dumps(tiny))
+    assert main(["train", "--config", str(tmp_path / "tiny.json"), "--out", str(tmp_path / "run"), "--threads", "1",
+                 "--evaluate", "20"]) == 0
+    clip, recipe, meta = load_model(tmp_path / "run" / "model")
+    assert isinstance(clip, CLIP) and recipe.kind == "clip" and recipe == Recipe.from_dict(recipe.to_dict())
+    assert meta["steps"] == 2 and meta["metrics"]["num_scenes"] == 20 and 0 <= meta["metrics"]["top1"] <= 1
+    assert meta["metrics"]["seen"]["num_scenes"] + meta["metrics"]["held_out"]["num_scenes"] == 20
+    assert main(["sample", "--checkpoint", str(tmp_path / "run" / "model"), "--num", "2",
+                 "--out", str(tmp_path / "x.npz")]) == 1
+    assert "is a CLIP checkpoint, not a diffusion model" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="a clip recipe trains on captioned scenes"):
+        Recipe.from_dict({**tiny, "dataset": "fashion-mnist"})
+    with pytest.raises(ValueError, match=r"unknown clip.text keys \['depth'\]"):
+        Recipe.from_dict({**tiny, "clip": {"text": {"depth": 2}}})
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
+        Recipe.from_dict({**tiny, "dataset": "cifar"})
