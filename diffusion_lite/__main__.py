@@ -10,7 +10,8 @@
     reconstruct --checkpoint PATH --split test --num N --out F.npz
                                               an autoencoder's reconstructions of the first N images, in order
     evaluate F.npz                            FID/KID (book classifier features) against the test set, with the
-                                              real-vs-real floor at the same sample size
+                                              real-vs-real floor at the same sample size; for scenes with their
+                                              prompts, prompt fidelity beside real scenes' (the ceiling)
 """
 from __future__ import annotations
 
@@ -184,14 +185,23 @@ def _reconstruct(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .metrics import image_quality
-    contract = "an .npz from `sample` holding 'images', uint8 (N, 28, 28), and optionally 'labels' (N,)"
+    from .metrics import image_quality, prompt_fidelity, prompt_fidelity_ceiling
+    contract = ("an .npz from `sample` holding 'images', uint8 (N, 28, 28), and optionally 'labels' (N,); or "
+                "scenes: 'images' uint8 (N, 56, 56) and their 'prompts' (N,) strings")
     if not zipfile.is_zipfile(args.file):
         what = "does not exist" if not Path(args.file).exists() else "is not an .npz file"
         raise ValueError(f"{args.file} {what}; evaluate reads {contract}")
     with np.load(args.file, allow_pickle=False) as f:
-        arrays = {name: f[name] for name in f.files if name in ("images", "labels")}
-    images, labels = arrays.get("images"), arrays.get("labels")
+        arrays = {name: f[name] for name in f.files if name in ("images", "labels", "prompts")}
+    images, labels, prompts = arrays.get("images"), arrays.get("labels"), arrays.get("prompts")
+    if images is not None and images.dtype == np.uint8 and images.ndim == 3 and images.shape[1:] == (56, 56):
+        if prompts is None or prompts.dtype.kind != "U" or prompts.shape != (len(images),):
+            raise ValueError(f"{args.file}: scenes need their 'prompts', {len(images)} strings (a NumPy unicode "
+                             f"array); evaluate reads {contract}")
+        captions = [str(p) for p in prompts]
+        print(json.dumps({"generated": prompt_fidelity(torch.from_numpy(images), captions),
+                          "ceiling": prompt_fidelity_ceiling(captions)}, indent=2))
+        return 0
     if images is None or images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
         got = "no 'images'" if images is None else f"'images' {images.dtype} {images.shape}"
         raise ValueError(f"{args.file} must be {contract}; it has {got}")
@@ -299,7 +309,8 @@ def main(argv=None) -> int:
     recon.add_argument("--num", type=_at_least(1), default=1000,
                        help="the first NUM images of the split, in order (default: %(default)s)")
     recon.add_argument("--out", required=True, help="the .npz to write: images and the originals' labels")
-    evaluate = commands.add_parser("evaluate", help="FID/KID of an .npz of images against the test set")
+    evaluate = commands.add_parser("evaluate", help="FID/KID of an .npz of images against the test set, or the "
+                                                    "prompt fidelity of scenes")
     evaluate.add_argument("file")
     args = parser.parse_args(argv)
     try:

@@ -235,7 +235,6 @@ def scenes(split: str, num: int, seed: int = 0, max_items: int = 4):
         raise ValueError(f"unknown split {split!r}; choose 'train' or 'test'")
     if not isinstance(num, int) or num < 1 or max_items not in (1, 2, 3, 4):
         raise ValueError(f"num must be an integer >= 1 and max_items one of 1, 2, 3, 4; got {num!r}, {max_items!r}")
-    items, labels = load_fashion_mnist(split)
     g = torch.Generator().manual_seed(seed)
     count = torch.randint(1, max_items + 1, (num, 1), generator=g)
     cell_rank = torch.rand(num, 4, generator=g).argsort(1).argsort(1)  # a random order of the four cells
@@ -246,17 +245,29 @@ def scenes(split: str, num: int, seed: int = 0, max_items: int = 4):
             allowed = torch.randint(0, 9, (num,), generator=g)
             classes[:, cell] = allowed + (allowed >= label).long()
     layouts = torch.where(occupied, classes, torch.full_like(classes, -1))
-    # a random image of each item's class: items sorted by class, then a uniform index within the class
-    order = labels.argsort(stable=True)
-    per_class = torch.bincount(labels, minlength=10)
-    start = torch.cumsum(per_class, 0) - per_class
-    pick = order[start[classes] + (torch.rand(num, 4, generator=g) * per_class[classes]).long()]  # (N, 4)
-    cells = torch.where(occupied[..., None, None], items[pick], torch.zeros((), dtype=torch.uint8))  # (N, 4, 28, 28)
-    images = cells.view(num, 2, 2, CELL, CELL).permute(0, 1, 3, 2, 4).reshape(num, 2 * CELL, 2 * CELL)
+    images = compose(layouts, split, g)
     mention = torch.rand(num, 4, generator=g).argsort(1)  # the caption's order of the cells
     captions = [caption((int(layout[c]), int(c)) for c in perm if layout[c] >= 0)
                 for layout, perm in zip(layouts, mention)]
     return images, captions, layouts
+
+
+def compose(layouts: torch.Tensor, split: str = "test", generator: torch.Generator | None = None) -> torch.Tensor:
+    """Scenes (N, 56, 56) uint8 for layouts (N, 4): in each cell a random `split` image of its class, or black.
+    Real scenes for given captions (`parse_caption`) are what generated ones are compared with."""
+    if split not in ("train", "test"):
+        raise ValueError(f"unknown split {split!r}; choose 'train' or 'test'")
+    if layouts.ndim != 2 or layouts.shape[1] != 4 or int(layouts.min()) < -1 or int(layouts.max()) > 9:
+        raise ValueError(f"layouts must be (N, 4) classes in [0, 9] or -1 for empty, got {tuple(layouts.shape)}")
+    items, labels = load_fashion_mnist(split)
+    num, classes = len(layouts), layouts.clamp(min=0)
+    # a random image of each item's class: items sorted by class, then a uniform index within the class
+    order = labels.argsort(stable=True)
+    per_class = torch.bincount(labels, minlength=10)
+    start = torch.cumsum(per_class, 0) - per_class
+    pick = order[start[classes] + (torch.rand(num, 4, generator=generator) * per_class[classes]).long()]  # (N, 4)
+    cells = torch.where((layouts >= 0)[..., None, None], items[pick], torch.zeros((), dtype=torch.uint8))
+    return cells.view(num, 2, 2, CELL, CELL).permute(0, 1, 3, 2, 4).reshape(num, 2 * CELL, 2 * CELL)
 
 
 def scene_cells(images: torch.Tensor) -> torch.Tensor:

@@ -84,6 +84,8 @@ BAD = [
     ("evaluate {dir}/noimages.npz", 1, "it has no 'images'"),
     ("evaluate {dir}/wrongsize.npz", 1, "it has 'images' uint8 (3, 32, 32)"),
     ("evaluate {dir}/badlabels.npz", 1, "'labels' must be N = 3 integers in [0, 9]"),
+    ("evaluate {dir}/noprompts.npz", 1, "noprompts.npz: scenes need their 'prompts', 3 strings"),
+    ("evaluate {dir}/badprompt.npz", 1, "unknown item 'hat' in 'a hat in the top left'; NAME is one of t-shirt"),
     ("evaluate {dir}/one.npz", 1, "images must be uint8 (N, 28, 28) with N >= 2"),
     # data
     ("data fetch", 2, "argument action: invalid choice: 'fetch' (choose from 'check', 'download')"),
@@ -117,6 +119,9 @@ def files(tmp_path_factory):
     np.savez(d / "wrongsize.npz", images=np.zeros((3, 32, 32), np.uint8))
     np.savez(d / "badlabels.npz", images=np.zeros((3, 28, 28), np.uint8), labels=np.array([1, 2, 30]))
     np.savez(d / "one.npz", images=np.zeros((1, 28, 28), np.uint8))
+    np.savez(d / "noprompts.npz", images=np.zeros((3, 56, 56), np.uint8))
+    np.savez(d / "badprompt.npz", images=np.zeros((3, 56, 56), np.uint8),
+             prompts=np.array(["a bag in the top left", "a hat in the top left", "a coat in the top right"]))
     return d
 
 

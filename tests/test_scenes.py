@@ -103,3 +103,39 @@ def test_hard_negatives_differ_from_the_caption_in_exactly_one_thing():
         layout = parse_caption(t)
         assert torch.equal(layout >= 0, truth >= 0) and int((layout != truth).sum()) == 2
     assert hard_negatives("a coat in the top left and a coat in the top right")["swap"] == []
+
+
+def test_compose_draws_real_items_of_the_layouts_classes():
+    layouts = torch.tensor([[8, -1, -1, 9], [-1, 0, 1, -1]])
+    images = datasets.compose(layouts, "test", torch.Generator().manual_seed(0))
+    cells = datasets.scene_cells(images)
+    assert images.shape == (2, 56, 56) and int(cells[0, 1].max()) == 0 and int(cells[0, 0].max()) > 200
+    with pytest.raises(ValueError, match=r"layouts must be \(N, 4\) classes in \[0, 9\] or -1"):
+        datasets.compose(torch.tensor([[10, -1, -1, -1]]))
+
+
+def test_prompt_fidelity_scores_real_scenes_near_their_ceiling_and_blank_ones_at_zero(tmp_path, capsys):
+    """Real test scenes with their own captions score as the ceiling's real scenes do (both are real), far
+    above blank canvases and canvases with the items in the wrong cells; `evaluate` reports both."""
+    import json
+
+    import numpy as np
+
+    from diffusion_lite.__main__ import main
+    from diffusion_lite.metrics import prompt_fidelity, prompt_fidelity_ceiling
+    images, captions, layouts = scenes("test", 300, seed=1)
+    real = prompt_fidelity(images, captions, item_fid=False)
+    ceiling = prompt_fidelity_ceiling(captions, item_fid=False)
+    assert abs(real["prompt"] - ceiling["prompt"]) < 0.08 and real["empty"] == 1.0 and real["item"] > 0.85
+    assert prompt_fidelity(torch.zeros_like(images), captions, item_fid=False)["item"] == 0.0
+    flipped = images.flip(-1).flip(-2)  # each item moved to the opposite cell (and turned round)
+    assert prompt_fidelity(flipped, captions, item_fid=False)["prompt"] < 0.3
+    # A hand-made scene: right items in the right cells count; a black named cell does not.
+    scene = datasets.compose(torch.tensor([[8, -1, -1, 9]]), "test", torch.Generator().manual_seed(3))
+    one = prompt_fidelity(scene, ["a bag in the top left and an ankle boot in the bottom right"], item_fid=False)
+    assert one["empty"] == 1.0 and one["by_items"][2] in (0.0, 1.0)
+    np.savez(tmp_path / "s.npz", images=images.numpy(), prompts=np.array(captions))
+    assert main(["evaluate", str(tmp_path / "s.npz")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["generated"]["prompt"] == real["prompt"] and report["ceiling"]["prompt"] == ceiling["prompt"]
+    assert report["generated"]["item_fid"] < 3 * report["generated"]["item_fid_floor"]
