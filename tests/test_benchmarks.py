@@ -134,6 +134,8 @@ def test_the_stored_workers_timings_interleave_the_four_settings():
      "workers compares one batch at a time with a batch per core, so it needs --threads >= 2"),
     ("recipe_search", ["--variants", "add-60", "--samplers", "ddim-x"],
      "--samplers takes SAMPLER-STEPS with SAMPLER one of ddpm, ddim, euler, heun, dpmpp_2m, got 'ddim-x'"),
+    ("vae_sweep", ["--variants", "nope"], "invalid choice: 'nope'"),
+    ("vae_sweep", ["--steps", "0"], "--steps and --threads must be >= 1 and --num in [2, 10000]"),
 ])
 def test_bad_arguments_are_refused_with_what_is_allowed(script, argv, message, monkeypatch, capsys):
     module = load_script(script)
@@ -154,3 +156,30 @@ def test_print_recipe_gives_the_cli_the_variants_recipe(monkeypatch, capsys, tmp
     book = json.loads(json.dumps(get_recipe("fashion-ddpm").to_dict()))
     assert book["ddpm"].pop("sampling_schedule") == "linear"  # the book's recipe, but for where it samples
     assert {**printed, "ddpm": {k: v for k, v in printed["ddpm"].items() if k != "sampling_schedule"}} == book
+
+
+def test_the_stored_vae_sweep_matches_its_variants_and_measures_the_rate_falling_as_beta_grows():
+    sweep = load_script("vae_sweep")
+    results = json.loads((ROOT / "benchmarks/results/vae_sweep.json").read_text())
+    runs = results["variants"]
+    assert list(runs) == list(sweep.VARIANTS) and results["steps"] == sweep.STEPS and results["num_images"] == 1000
+    for name, (kl_weight, channels) in sweep.VARIANTS.items():
+        r = runs[name]
+        assert (r["kl_weight"], r["latent_channels"], r["steps"]) == (kl_weight, channels, sweep.STEPS), name
+        assert sweep.variant_recipe(name, sweep.STEPS).vae.latent_shape(28, 28) == (channels, 7, 7)
+        assert (r["latent_numbers"], r["pixels"], len(r["latent_channel_std"])) == (channels * 49, 784, channels)
+        assert r["fid"] > r["fid_floor"] > 0 and r["prior_fid"] > r["fid_floor"] and r["psnr"] > 0, name
+        assert r["kl_per_image"] >= 0 and r["kl_per_latent_number"] == pytest.approx(
+            r["kl_per_image"] / r["latent_numbers"], abs=1e-4)
+        # the stored factor (10,000 training latents) is 1/std of the test latents too, within 5 %
+        assert r["scaling_factor"] == pytest.approx(1 / r["latent_std"], rel=0.05), name
+    betas = [runs[name] for name in ("beta1e-6-c4", "beta1e-4-c4", "beta1e-2-c4")]
+    rate, fid, psnr = ([r[k] for r in betas] for k in ("kl_per_latent_number", "fid", "psnr"))
+    assert rate[0] > rate[1] > rate[2] and fid[0] < fid[1] < fid[2] and psnr[0] > psnr[1] > psnr[2]
+    assert betas[0]["latent_std"] > betas[1]["latent_std"] > betas[2]["latent_std"]  # the KL pulls the means in
+    assert betas[0]["prior_fid"] > betas[1]["prior_fid"] > betas[2]["prior_fid"]  # ... towards the prior
+    # wider latents: the same rate per image, spread over more numbers
+    widths = [runs[name] for name in ("beta1e-4-c2", "beta1e-4-c4", "beta1e-4-c8")]
+    assert widths[0]["kl_per_latent_number"] > widths[1]["kl_per_latent_number"] > widths[2]["kl_per_latent_number"]
+    per_image = [r["kl_per_image"] for r in widths]
+    assert max(per_image) < 1.25 * min(per_image)
