@@ -146,11 +146,13 @@ assert block_fixed_shapes.norm.weight.grad is None  # the LayerNorm is never use
 # %% [markdown]
 # ## 2. Cross-attention, fixed
 #
-# In the paper's symbols (Rombach et al. 2022, Eq. 3), with φ(z_t) ∈ ℝ^{N×C} the UNet's features
-# flattened to N = H·W positions and τ(y) ∈ ℝ^{L×D} the text encoder's L token vectors (chapter 08):
+# In the paper's symbols (Rombach et al. 2022, Eq. 3), with $\varphi(z_t) \in \mathbb{R}^{N\times C}$ the
+# UNet's features flattened to N = H·W positions and $\tau(y) \in \mathbb{R}^{L\times D}$ the text
+# encoder's L token vectors (chapter 08):
 #
-# $$Q = \varphi(z_t)\,W_Q,\quad K = \tau(y)\,W_K,\quad V = \tau(y)\,W_V,\qquad
-#   \mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\Big(\frac{QK^\top}{\sqrt d}\Big)V .$$
+# $$Q = \varphi(z_t)\,W_Q,\quad K = \tau(y)\,W_K,\quad V = \tau(y)\,W_V,$$
+#
+# $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\Big(\frac{QK^\top}{\sqrt d}\Big)V .$$
 #
 # The queries come from the pixels, the keys and values from the **tokens**, all L of them, so the
 # softmax of each pixel is spread over the caption's words. Padding tokens are masked (score −∞, weight
