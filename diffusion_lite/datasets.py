@@ -1,4 +1,6 @@
-"""The book's data: 2-D toy distributions made from a seed, and Fashion-MNIST read from local files.
+"""The book's data: 2-D toy distributions made from a seed, Fashion-MNIST read from local files, and
+captioned scenes of Fashion-MNIST items made from a seed (`scenes`, with the caption grammar's
+`caption` and `parse_caption`; chapter 08).
 
 Fashion-MNIST (Xiao et al. 2017, MIT licence) is never downloaded at run time. The loader looks in
 `$DIFFUSION_LITE_DATA`, then `data/fashion-mnist/` in the repository, then Debian's package folder
@@ -176,7 +178,7 @@ def download_fashion_mnist(dest: Path | str = REPO_DIR, base_url: str = UPSTREAM
 # ----------------------------------------------------------------------------------------------
 # Captioned scenes: 56×56 canvases of up to four Fashion-MNIST items, and the captions that name them
 SCENE_NAMES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
-CELLS = ("top left", "top right", "bottom left", "bottom right")  # reading order: layouts index cells so
+CELLS = ("top left", "top right", "bottom left", "bottom right")  # reading order, as a layout lists them
 HELD_OUT = ((1, 0), (8, 1), (7, 2), (3, 3))  # (class, cell) pairs never in the train split: trouser·top left,
 #                                            bag·top right, sneaker·bottom left, dress·bottom right
 CELL = 28  # a cell's side; a scene is 2×2 cells
