@@ -123,6 +123,17 @@ def test_targets_quote_the_results_files():
     assert number(r"against ([\d.]+) \(", targets) == round(vae["metrics"]["fid_floor"], 1)
     assert number(r"\(([\d.]+)×\);", targets) == round(vae["metrics"]["fid"] / vae["metrics"]["fid_floor"], 1)
     assert vae["metrics"]["fid"] > vae["metrics"]["fid_floor"] and "(rFID at the floor): not met" in targets
+    latent = json.loads((RESULTS / "train_budget_latent.json").read_text())["models"]
+    pixel, ldm, padded = latent["fashion-quick"], latent["fashion-ldm"], latent["fashion-ldm-8x8"]
+    assert ldm["fid"] < pixel["fid"] and "a lower FID, met" in targets
+    assert number(r"met \(([\d.]+) against\s+[\d.]+\); \*\*at least 3", targets) == round(ldm["fid"], 1)
+    assert number(r"met \([\d.]+ against\s+([\d.]+)\); \*\*at least 3", targets) == round(pixel["fid"], 1)
+    speedup = ldm["images_per_second"] / pixel["images_per_second"]
+    assert speedup < 3 and number(r"not met\*\*, ([\d.]+)× \(", targets) == round(speedup, 1)
+    assert number(r"\((\d+) against \d+ images/s", targets) == round(ldm["images_per_second"])
+    assert number(r"\(\d+ against (\d+) images/s", targets) == round(pixel["images_per_second"])
+    assert number(r"runs\s+at\s+([\d.]+)×", targets) == round(padded["images_per_second"] / pixel["images_per_second"], 1)
+    assert number(r"scores\s+FID\s+([\d.]+)\)", targets) == round(padded["fid"], 1)
     clip = metadata("scenes_clip")
     assert clip["train_seconds"] <= 900 and "text encoder trains in 15 minutes: met" in targets
     assert clip["metrics"]["top1"] < 0.95 and "at least 95 %: not met**" in targets
