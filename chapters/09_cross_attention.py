@@ -224,29 +224,17 @@ assert cross_attention_macs(49, 64, 32, D) < 9 * 49 * 64**2
 # A task small enough for half a minute on the CPU, where the reader can see whether the words land:
 # scenes with **one item**, shrunk 4× to 14×14 (each cell is then a 7×7 blob), captioned as before. The
 # UNet has two levels (14×14 and 7×7) and cross-attends in its 7×7 middle; the caption's tokens come from
-# chapter 08's text encoder, frozen. The package's `DDPM` and training loop are used as they are: a small
-# wrapper turns the token ids, which the loop passes as labels, into the context (each distinct caption
-# of a batch encoded once, since the encoder does not change).
+# chapter 08's text encoder, frozen. The package's `DDPM` and training loop are used as they are:
+# `pipeline.TextConditionedUNet` takes the captions' token ids where a class-conditional network takes
+# labels, and turns them into the context (each distinct caption of a batch encoded once, since the
+# encoder does not change). Its `null_label`, the empty caption, is what caption dropout and
+# classifier-free guidance use as "no caption" (chapter 10).
 
 # %%
 from diffusion_lite.ddpm import DDPM  # noqa: E402
-from diffusion_lite.text import trim  # noqa: E402
+from diffusion_lite.pipeline import TextConditionedUNet  # noqa: E402
 from diffusion_lite.training import TrainConfig, Trainer  # noqa: E402
 from diffusion_lite.unet import UNet, UNetConfig  # noqa: E402
-
-
-class CaptionedUNet(nn.Module):
-    """network(x_t, t, token ids) → UNet(x_t, t, context = τ(y), context_mask) with a frozen text encoder."""
-
-    def __init__(self, unet: UNet, text_encoder):
-        super().__init__()
-        self.unet, self.text_encoder, self.config = unet, text_encoder, unet.config
-
-    def forward(self, x, t, labels):
-        unique, index = torch.unique(labels, dim=0, return_inverse=True)  # the batch's distinct captions
-        with torch.no_grad():  # encoded once each, without the padding none of them uses
-            tokens = self.text_encoder(trim(unique))
-        return self.unet(x, t, context=tokens.tokens[index], context_mask=tokens.mask[index])
 
 
 def shrink(images):  # (N, 56, 56) uint8 → (N, 1, 14, 14) in [−1, 1]
@@ -256,7 +244,7 @@ def shrink(images):  # (N, 56, 56) uint8 → (N, 1, 14, 14) in [−1, 1]
 small_images, small_captions, small_layouts = datasets.scenes("train", 20_000, seed=0, max_items=1)
 tokens = text_encoder.tokenizer.encode(small_captions)
 unet = UNet(UNetConfig(image_size=14, channels=(32, 64), context_dim=D, skip="add", num_heads=4))
-ddpm = DDPM(CaptionedUNet(unet, text_encoder), schedule="cosine", prediction_type="v_prediction")
+ddpm = DDPM(TextConditionedUNet(unet, text_encoder), schedule="cosine", prediction_type="v_prediction")
 trainer = Trainer(ddpm, shrink(small_images), TrainConfig(steps=300, batch_size=64, lr=2e-3, warmup_steps=50,
                                                           ema_decay=0.99, bf16=True), labels=tokens)
 t0 = time.perf_counter()

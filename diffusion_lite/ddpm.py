@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .guidance import ClassifierFreeGuidance, drop_labels
+from .guidance import ClassifierFreeGuidance, drop_labels, null_label_of
 from .process import PREDICTION_TYPES, add_noise, training_target
 from .samplers import VARIANCES, sample_loop, visited_timesteps
 from .schedules import SCHEDULES, NoiseSchedule
@@ -102,7 +102,7 @@ class DDPM(nn.Module):
         t = torch.randint(0, self.timesteps, (x.shape[0],), generator=generator).to(x.device)
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
         if labels is not None and self.label_dropout > 0:
-            labels = drop_labels(labels, self.label_dropout, self.network.config.num_classes, generator)
+            labels = drop_labels(labels, self.label_dropout, null_label_of(self.network), generator)
         return self(x, t, noise, labels)
 
     def sampling_timesteps(self, num_steps: int | None = None, spacing: str = "leading",

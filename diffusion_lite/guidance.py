@@ -14,34 +14,48 @@ import torch
 from torch import nn
 
 
-def drop_labels(labels: torch.Tensor, p: float, null_label: int, generator: torch.Generator | None = None):
-    """Each label replaced by `null_label` with probability p (label dropout)."""
+def drop_labels(labels: torch.Tensor, p: float, null_label, generator: torch.Generator | None = None):
+    """Each label replaced by `null_label` with probability p (label dropout). Labels are classes (B,) with an
+    int null class, or captions' token ids (B, L) with the empty caption's ids (L,) as the null (caption
+    dropout)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"label dropout must lie in [0, 1], got {p!r}")
     if p == 0:
         return labels
-    drop = (torch.rand(labels.shape, generator=generator) < p).to(labels.device)
-    return torch.where(drop, torch.full_like(labels, null_label), labels)
+    drop = (torch.rand(labels.shape[0], generator=generator) < p).to(labels.device)
+    null = torch.as_tensor(null_label, dtype=labels.dtype, device=labels.device)
+    return torch.where(drop.view(-1, *[1] * (labels.ndim - 1)), null, labels)
+
+
+def null_label_of(network) -> int | torch.Tensor:
+    """What a conditional network takes for "no condition": its `null_label` (a text-conditional network's
+    empty caption), else its null class `config.num_classes`; a ValueError for an unconditional one."""
+    null = getattr(network, "null_label", None)
+    if null is None:
+        null = getattr(getattr(network, "config", None), "num_classes", None)
+    if null is None:
+        raise ValueError("classifier-free guidance needs a conditional network: class-conditional (num_classes set) "
+                         "or text-conditional (with a null_label, the empty caption)")
+    return null
 
 
 class ClassifierFreeGuidance(nn.Module):
     """A denoiser `(x_t, t) -> output` that guides `network(x_t, t, labels)` towards `labels` with scale w.
 
-    `labels` is (B,) or one int for the whole batch. For w ≠ 1 each call evaluates the conditional and
-    the unconditional output in one batch of 2B; w = 1 needs only the conditional half.
+    `labels` is (B,) or one int for the whole batch, or for a text-conditional network the captions' token
+    ids (B, L), whose null is the empty caption. For w ≠ 1 each call evaluates the conditional and the
+    unconditional output in one batch of 2B; w = 1 needs only the conditional half.
     """
 
     def __init__(self, network: nn.Module, labels, scale: float = 1.0):
         super().__init__()
-        num_classes = getattr(getattr(network, "config", None), "num_classes", None)
-        if not num_classes:
-            raise ValueError("classifier-free guidance needs a class-conditional network (num_classes set)")
+        null = null_label_of(network)
         labels = torch.as_tensor(labels, dtype=torch.long)
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-            raise ValueError(f"labels must lie in [0, {num_classes - 1}], got {labels.tolist()}")
+        if isinstance(null, int) and labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= null):
+            raise ValueError(f"labels must lie in [0, {null - 1}], got {labels.tolist()}")
         if scale < 0:
             raise ValueError(f"guidance scale must be >= 0 (0 = unconditional, 1 = conditional), got {scale!r}")
-        self.network, self.labels, self.scale, self.null_label = network, labels, float(scale), num_classes
+        self.network, self.labels, self.scale, self.null_label = network, labels, float(scale), null
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         labels = self.labels.to(x.device).expand(x.shape[0]) if self.labels.ndim == 0 else self.labels.to(x.device)
@@ -49,7 +63,7 @@ class ClassifierFreeGuidance(nn.Module):
             raise ValueError(f"{labels.shape[0]} labels for a batch of {x.shape[0]}")
         if self.scale == 1.0:
             return self.network(x, t, labels)
-        null = torch.full_like(labels, self.null_label)
+        null = torch.as_tensor(self.null_label, dtype=labels.dtype, device=x.device).expand_as(labels)
         if self.scale == 0.0:
             return self.network(x, t, null)
         cond, uncond = self.network(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null])).chunk(2)

@@ -1,4 +1,5 @@
-"""Latent diffusion (Rombach et al. 2022): a DDPM that works on an autoencoder's latents, not on pixels.
+"""Latent diffusion (Rombach et al. 2022): a DDPM that works on an autoencoder's latents, not on pixels, and
+the network that lets it read captions.
 
 Training encodes every image once, z = s·mean(q(z|x)) with the VAE's scaling factor s (so that z has
 unit variance, as the DDPM's noise does), and trains the unchanged `DDPM` on those latents. Sampling
@@ -15,7 +16,41 @@ import torch.nn.functional as F
 from torch import nn
 
 from .ddpm import DDPM
+from .text import TextEncoder, trim
+from .unet import UNet
 from .vae import AutoencoderKL
+
+
+class TextConditionedUNet(nn.Module):
+    """`network(x_t, t, labels)` with `labels` the captions' token ids (B, L): the text encoder's tokens are
+    the UNet's cross-attention context (Rombach et al. 2022, Eq. 3), so the DDPM, its training loop and
+    classifier-free guidance treat a caption as they treat a class label. `null_label` is the empty
+    caption (`<start>` alone), the null condition of caption dropout and guidance.
+
+    With `train_text=False` the text encoder is frozen: each distinct caption of a batch is encoded once,
+    without the padding none of them uses. With `train_text=True` it learns with the UNet.
+    """
+
+    def __init__(self, unet: UNet, text_encoder: TextEncoder, train_text: bool = False):
+        super().__init__()
+        if unet.config.context_dim != text_encoder.config.width:
+            raise ValueError(f"the UNet's context_dim ({unet.config.context_dim}) must be the text encoder's width "
+                             f"({text_encoder.config.width})")
+        self.unet, self.text_encoder, self.train_text = unet, text_encoder.requires_grad_(train_text), train_text
+        self.register_buffer("null_label", text_encoder.tokenizer.encode("")[0], persistent=False)  # (L,)
+
+    @property
+    def config(self):
+        return self.unet.config
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.train_text:
+            text = self.text_encoder(labels)
+            return self.unet(x, t, context=text.tokens, context_mask=text.mask)
+        unique, index = torch.unique(labels, dim=0, return_inverse=True)  # (U, L): the batch's distinct captions
+        with torch.no_grad():
+            text = self.text_encoder(trim(unique))
+        return self.unet(x, t, context=text.tokens[index], context_mask=text.mask[index])
 
 
 class LatentDDPM(nn.Module):

@@ -9,7 +9,9 @@ from safetensors.torch import load_file, save_file
 
 from diffusion_lite.__main__ import main
 from diffusion_lite.checkpoints import Recipe, build_ddpm, load_model, save_model
+from diffusion_lite.ddpm import DDPM
 from diffusion_lite.pipeline import LatentDDPM
+from diffusion_lite.unet import UNet, UNetConfig
 from diffusion_lite.vae import AutoencoderKL, VAEConfig
 
 VAE = {"vae": {"channels": [8, 16, 16]}}  # factor 4: a 28×28 image has a 4×7×7 latent
@@ -61,3 +63,56 @@ def test_a_latent_checkpoint_refuses_another_autoencoder(vae_checkpoint, tmp_pat
     capsys.readouterr()
     assert main(["sample", "--checkpoint", str(tmp_path / "run" / "model"), "--out", str(out)]) == 1
     assert "was trained on the autoencoder vae.safetensors with SHA-256" in capsys.readouterr().err
+
+
+def tiny_text_network(train_text=False):
+    from diffusion_lite.pipeline import TextConditionedUNet
+    from diffusion_lite.text import TextConfig, TextEncoder
+    torch.manual_seed(0)
+    unet = UNet(UNetConfig(image_size=8, channels=(16, 32), context_dim=16, skip="add"))
+    for p in unet.parameters():  # leave the zero initialisation, so that the caption matters
+        torch.nn.init.normal_(p, std=0.05) if p.ndim > 1 else None
+    return TextConditionedUNet(unet, TextEncoder(TextConfig(width=16, layers=1)), train_text)
+
+
+def test_a_text_conditioned_unet_reads_captions_as_labels_with_the_empty_caption_as_null():
+    from diffusion_lite.guidance import ClassifierFreeGuidance
+    net = tiny_text_network()
+    captions = ["a bag in the top left", "a coat in the top right and a bag in the bottom left", "a bag in the top left"]
+    tokens = net.text_encoder.tokenizer.encode(captions)
+    x, t = torch.randn(3, 1, 8, 8), torch.tensor([3, 300, 900])
+    text = net.text_encoder(tokens)  # full length, each caption encoded even when repeated
+    out = net(x, t, tokens)
+    assert torch.allclose(out, net.unet(x, t, context=text.tokens, context_mask=text.mask), atol=1e-5)
+    assert net.null_label.tolist() == [1] + [0] * 31 and net.config is net.unet.config
+    null = net.null_label.expand_as(tokens)
+    guided = ClassifierFreeGuidance(net, tokens, 3.0)(x, t)
+    assert torch.allclose(guided, net(x, t, null) + 3.0 * (out - net(x, t, null)), atol=1e-5)
+    assert torch.allclose(ClassifierFreeGuidance(net, tokens, 1.0)(x, t), out)
+    # caption dropout: with p = 1 every caption is the empty one, drawn from the same generator
+    ddpm = DDPM(net, timesteps=50, label_dropout=1.0)
+    x0 = torch.randn(3, 1, 8, 8)
+    with torch.no_grad():
+        loss = ddpm.loss(x0, torch.Generator().manual_seed(0), labels=tokens)
+        plain = DDPM(net, timesteps=50).loss(x0, torch.Generator().manual_seed(0), labels=null.clone())
+    assert abs(float(loss) - float(plain)) < 1e-6  # the same t and ε; the dropout draw comes after them
+    with torch.no_grad():
+        kept = DDPM(net, timesteps=50).loss(x0, torch.Generator().manual_seed(0), labels=tokens)
+    assert abs(float(kept) - float(plain)) > 1e-4  # the captions matter to this network
+    images = ddpm.sample((3, 1, 8, 8), generator=torch.Generator().manual_seed(1), num_steps=3, sampler="ddim",
+                         labels=tokens, guidance_scale=2.0)
+    assert images.shape == (3, 1, 8, 8) and torch.isfinite(images).all()
+
+
+def test_a_text_conditioned_unet_trains_its_encoder_only_when_asked():
+    for train_text in (False, True):
+        net = tiny_text_network(train_text)
+        tokens = net.text_encoder.tokenizer.encode(["a bag in the top left", "a coat in the top right"])
+        net(torch.randn(2, 1, 8, 8), torch.tensor([5, 50]), tokens).sum().backward()
+        grads = [p.grad for p in net.text_encoder.parameters()]
+        assert all(g is not None for g in grads) if train_text else all(g is None for g in grads)
+        assert all(p.grad is not None for p in net.unet.parameters() if p.requires_grad)
+    from diffusion_lite.pipeline import TextConditionedUNet
+    from diffusion_lite.text import TextEncoder
+    with pytest.raises(ValueError, match=r"context_dim \(16\) must be the text encoder's width \(64\)"):
+        TextConditionedUNet(net.unet, TextEncoder())
