@@ -289,7 +289,8 @@ def load_model(path: Path | str) -> tuple[DDPM | AutoencoderKL | CLIP, Recipe, d
 def load_ddpm(path: Path | str) -> tuple[DDPM | LatentDDPM, Recipe, dict]:
     """`load_model` for the commands that need a diffusion model, with a clear error for an autoencoder."""
     model, recipe, metadata = load_model(path)
-    if recipe.kind in ("vae", "clip"):
-        raise ValueError(f"{Path(path).name} is {'a VAE' if recipe.kind == 'vae' else 'a CLIP'} checkpoint, not "
-                         "a diffusion model" + ("; use `reconstruct` for an autoencoder" if recipe.kind == "vae" else ""))
+    refusal = {"vae": "a VAE checkpoint, not a diffusion model; use `reconstruct` for an autoencoder",
+               "clip": "a CLIP checkpoint, not a diffusion model"}
+    if recipe.kind in refusal:
+        raise ValueError(f"{Path(path).name} is {refusal[recipe.kind]}")
     return model, recipe, metadata

@@ -197,21 +197,21 @@ def caption(items) -> str:
     return " and ".join(item_phrase(label, cell) for label, cell in items)
 
 
-def parse_caption(text: str) -> torch.Tensor:
-    """The layout (4,) int64 a caption describes (the class in each cell in reading order, or −1); the inverse
-    of `caption` for 1 to 4 items in distinct cells. Anything outside the grammar raises a ValueError that
-    names the wrong phrase and what is allowed."""
+def caption_items(text: str) -> list[tuple[int, int]]:
+    """The (class, cell) items a caption names, in the caption's order; the inverse of `caption` for 1 to 4
+    items in distinct cells. Anything outside the grammar raises a ValueError that names the wrong phrase
+    and what is allowed."""
     grammar = ("a caption is 1 to 4 items 'a NAME in the CELL' ('an' before a vowel) joined by ' and ', "
                f"NAME one of {', '.join(SCENE_NAMES)}; CELL one of {', '.join(CELLS)}")
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"empty caption; {grammar}")
-    layout = torch.full((4,), -1, dtype=torch.long)
+    items = []
     for phrase in text.split(" and "):
         words = phrase.split(" ")
         if "in" not in words or words.index("in") < 2 or words[words.index("in") + 1:words.index("in") + 2] != ["the"]:
             raise ValueError(f"{phrase!r} is not 'a NAME in the CELL'; {grammar}")
         i = words.index("in")
-        article, name, cell = words[0], " ".join(words[1:i]), " ".join(words[i + 2:])
+        name, cell = " ".join(words[1:i]), " ".join(words[i + 2:])
         if name not in SCENE_NAMES:
             raise ValueError(f"unknown item {name!r} in {phrase!r}; NAME is one of {', '.join(SCENE_NAMES)}")
         if cell not in CELLS:
@@ -219,10 +219,27 @@ def parse_caption(text: str) -> torch.Tensor:
         label, position = SCENE_NAMES.index(name), CELLS.index(cell)
         if phrase != item_phrase(label, position):
             raise ValueError(f"{phrase!r} should read {item_phrase(label, position)!r} ('an' before a vowel)")
-        if layout[position] >= 0:
+        if position in (c for _, c in items):
             raise ValueError(f"two items in the {cell} in {text!r}; each cell holds at most one item")
-        layout[position] = label
+        items.append((label, position))
+    return items
+
+
+def parse_caption(text: str) -> torch.Tensor:
+    """The layout (4,) int64 a caption describes: the class in each cell in reading order, or −1
+    (`caption_items` checks the grammar)."""
+    layout = torch.full((4,), -1, dtype=torch.long)
+    for label, cell in caption_items(text):
+        layout[cell] = label
     return layout
+
+
+def held_out_cells(layouts: torch.Tensor) -> torch.Tensor:
+    """(N, 4) bool: which cells of layouts (N, 4) hold their held-out class (`HELD_OUT`)."""
+    held = torch.zeros(layouts.shape, dtype=torch.bool)
+    for label, cell in HELD_OUT:
+        held[:, cell] = layouts[:, cell] == label
+    return held
 
 
 def scenes(split: str, num: int, seed: int = 0, max_items: int = 4):
@@ -277,17 +294,6 @@ def scene_cells(images: torch.Tensor) -> torch.Tensor:
     bottom right): what a classifier scores, cell by cell."""
     n = images.shape[0]
     return images.reshape(n, 2, CELL, 2, CELL).permute(0, 1, 3, 2, 4).reshape(n, 4, CELL, CELL)
-
-
-
-def caption_items(text: str) -> list[tuple[int, int]]:
-    """The (class, cell) items of a caption, in the caption's order (`parse_caption` checks the grammar)."""
-    parse_caption(text)
-    items = []
-    for phrase in text.split(" and "):
-        cell = int((parse_caption(phrase) >= 0).nonzero()[0])
-        items.append((int(parse_caption(phrase)[cell]), cell))
-    return items
 
 
 def hard_negatives(text: str) -> dict[str, list[str]]:

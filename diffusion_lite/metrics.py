@@ -19,8 +19,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from .datasets import (HELD_OUT, TEST_SEED, compose, hard_negatives, load_fashion_mnist, parse_caption, scene_cells,
-                       scenes, to_model_range)
+from .datasets import (TEST_SEED, compose, hard_negatives, held_out_cells, load_fashion_mnist, parse_caption,
+                       scene_cells, scenes, to_model_range)
 from .text import trim
 
 
@@ -234,11 +234,11 @@ def caption_retrieval(clip, images: torch.Tensor, captions: list[str], layouts: 
         others = others[torch.randperm(len(others), generator=g)[:num_candidates - 1]]
         wins["top1"].append(bool(sims[i, i] > sims[i, others].max()))
         for j, kind in enumerate(kinds):
-            emb = neg_emb[3 * i + j]
+            emb = neg_emb[len(kinds) * i + j]
             wins[kind].append(bool(sims[i, i] > (img[i] @ emb.T).max()) if len(emb) else None)
-    held = (torch.stack([layouts[:, cell] == label for label, cell in HELD_OUT], 1)).any(1).tolist()
-    share = lambda flags: sum(f for f in flags if f is not None) / max(1, sum(f is not None for f in flags))  # noqa: E731
     clip.train(was_training)
+    held = held_out_cells(layouts).any(1).tolist()
+    share = lambda flags: sum(f for f in flags if f is not None) / max(1, sum(f is not None for f in flags))  # noqa: E731
     subset = lambda keep: {"num_scenes": sum(keep), **{kind: share([f for f, k in zip(flags, keep) if k])  # noqa: E731
                                                        for kind, flags in wins.items()}}
     return {"num_scenes": len(images), "num_candidates": num_candidates,
@@ -268,9 +268,7 @@ def prompt_fidelity(images: torch.Tensor, captions: list[str], item_fid: bool = 
     pred = pred.view(-1, 4)
     named, empty = layouts >= 0, cells.float().mean((2, 3)) < EMPTY_BRIGHTNESS
     right = torch.where(named, (pred == layouts) & ~empty, empty)  # (N, 4): a black cell names no class
-    held = torch.zeros_like(named)
-    for label, cell in HELD_OUT:
-        held[:, cell] |= layouts[:, cell] == label
+    held = held_out_cells(layouts)
     items = named.sum(1)
     share = lambda flags: float(flags.float().mean()) if flags.numel() else None  # noqa: E731
     result = {"num_scenes": len(images), "prompt": share(right.all(1)), "item": share(right[named]),

@@ -60,6 +60,8 @@ def test_the_held_out_pairs_never_occur_in_train_and_do_in_test():
         assert int((test[:, cell] == label).sum()) > 20
         assert int((train[:, cell] >= 0).sum()) > 5000  # the cell is still used, by the nine other classes
     assert sorted(set(train[train >= 0].tolist())) == list(range(10))
+    assert not datasets.held_out_cells(train).any()
+    assert datasets.held_out_cells(test).sum(0).tolist() == [int((test[:, c] == k).sum()) for k, c in HELD_OUT]
 
 
 @pytest.mark.parametrize("text, message", [
