@@ -31,7 +31,6 @@ import argparse
 import copy
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -46,6 +45,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from diffusion_lite.precision import cpu_name
 from diffusion_lite.checkpoints import build_ddpm, get_recipe
 from diffusion_lite.training import Trainer
 
@@ -87,7 +87,7 @@ def prepare(network: nn.Module, lever: str) -> nn.Module:
 def training_step(lever: str, data: torch.Tensor):
     """(the book's training step set up for `lever`, its batch size)."""
     recipe = get_recipe("fashion-ddpm")
-    recipe.train.bf16 = lever != "float32"
+    recipe.train.precision = "float32" if lever == "float32" else "bf16"
     torch.manual_seed(0)
     ddpm = build_ddpm(recipe)
     trainer = Trainer(ddpm, data, recipe.train)
@@ -191,7 +191,7 @@ def main():
     from diffusion_lite.datasets import load_fashion_mnist, to_model_range
     data = to_model_range(load_fashion_mnist("train")[0][:10_000])
     results = {"date": date.today().isoformat(), "torch": torch.__version__, "threads": args.threads,
-               "machine": platform.processor() or platform.machine(),
+               "machine": cpu_name(),
                "training_batch": get_recipe("fashion-ddpm").train.batch_size,
                "sampling_batch": args.batch, "training": {}, "sampling": {}}
     steps = {lever: training_step(lever, data) for lever in args.levers if lever not in SAMPLING_ONLY}

@@ -6,7 +6,7 @@
         --out benchmarks/results/guidance.json
 
 `samplers` draws --num images (same seed) with each sampler at several step counts and records the
-network calls per image, the wall-clock seconds per 1,000 images (2 threads, bfloat16 autocast, batches
+network calls per image, the wall-clock seconds per 1,000 images (2 threads, precision "auto", batches
 of 100), and FID/KID on the book classifier's features beside the real-vs-real floor at the same N.
 Euler is not run separately: it is DDIM with η = 0, step for step (tests/test_samplers.py).
 `guidance` draws --num images, the ten classes in turn, at each guidance scale w with one sampler, and
@@ -72,7 +72,6 @@ import argparse
 import copy
 import json
 import math
-import platform
 import statistics
 import time
 from datetime import date
@@ -81,6 +80,7 @@ from pathlib import Path
 import torch
 
 from diffusion_lite.generation import SAMPLE_BATCH, generate, sample_labels
+from diffusion_lite.precision import cpu_name
 from diffusion_lite.checkpoints import load_model
 from diffusion_lite.datasets import from_model_range
 from diffusion_lite.metrics import image_quality
@@ -112,7 +112,9 @@ class Bfloat16Weights(torch.nn.Module):
 
 
 def measure(ddpm, num, sampler, steps, labels=None, w=1.0, cache_every=1, last_t=None, seed=0,
-            format="bfloat16 autocast", noise_levels_of=None):
+            format="auto", noise_levels_of=None):
+    """One sampling run, timed and scored. `format` is a precision ("auto": the package's choice for this CPU)
+    or one of FORMATS."""
     network, grid = ddpm.network, ddpm.grid
     if format == "bfloat16 weights":
         ddpm.network = Bfloat16Weights(network)
@@ -121,7 +123,8 @@ def measure(ddpm, num, sampler, steps, labels=None, w=1.0, cache_every=1, last_t
     try:
         t0 = time.perf_counter()
         x = generate(ddpm, num, sampler, steps, seed=seed, labels=labels, guidance_scale=w, cache_every=cache_every,
-                     last_t=last_t, bf16=format == "bfloat16 autocast")
+                     last_t=last_t, precision={"float32": "float32", "bfloat16 autocast": "bf16",
+                                               "bfloat16 weights": "float32"}.get(format, format))
         seconds = time.perf_counter() - t0
         visited = ddpm.sampling_timesteps(steps, "trailing" if last_t is None else "linspace", last_t)
     finally:
@@ -163,7 +166,7 @@ def time_workers(ddpm, args, out):
                 "median_seconds_per_1000": statistics.median(times)} for c, times in zip(configs, seconds)]
     results = {"checkpoint": args.checkpoint, "num_images": args.num, "threads": args.threads,
                "batch_size": SAMPLE_BATCH, "rounds": args.rounds, "date": date.today().isoformat(),
-               "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+               "machine": cpu_name(), "torch": torch.__version__,
                "entries": entries}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
@@ -191,7 +194,7 @@ def main():
     results = json.loads(out.read_text()) if out.is_file() else {}
     if args.mode != "timing":
         results.update({"checkpoint": args.checkpoint, "num_images": args.num, "threads": args.threads,
-                        "machine": platform.processor() or platform.machine(), "torch": torch.__version__})
+                        "machine": cpu_name(), "torch": torch.__version__})
     if args.mode == "timing":
         return retime(ddpm, results, args, out)
     if args.mode == "workers":

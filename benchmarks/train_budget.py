@@ -23,7 +23,6 @@ Results are printed as a table and written to --out as JSON.
 """
 import argparse
 import json
-import platform
 import time
 from datetime import date
 from pathlib import Path
@@ -31,6 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from diffusion_lite.precision import cpu_name
 from diffusion_lite.checkpoints import RECIPES, Recipe, build_ddpm, build_model, get_recipe
 from diffusion_lite.datasets import from_model_range, load_fashion_mnist, to_model_range
 from diffusion_lite.generation import generate
@@ -170,7 +170,7 @@ def main():
             parser.error(f"unknown model {m!r}; choose from {tuple(RECIPES) + tuple(PEERS)} or a recipe .json file")
     torch.set_num_threads(args.threads)
     data = to_model_range(load_fashion_mnist("train")[0])
-    results = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
+    results = {"machine": cpu_name(), "threads": args.threads,
                "minutes": args.minutes, "num_samples": args.num, "models": {}}
     out = Path(args.out)
     if out.exists():  # add to an earlier run with the same budget (e.g. a peer run in its own environment)

@@ -23,7 +23,6 @@ Chapter 07, section 6, reads them.
 """
 import argparse
 import json
-import platform
 import tempfile
 import time
 from dataclasses import replace
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from diffusion_lite.precision import autocast, cpu_name
 from diffusion_lite.checkpoints import build_model, get_recipe, load_model, save_model
 from diffusion_lite.datasets import from_model_range, load_fashion_mnist, to_model_range
 from diffusion_lite.generation import SAMPLE_BATCH, reconstruct
@@ -75,10 +75,10 @@ def train_variant(name: str, steps: int, x: torch.Tensor, folder: Path) -> dict:
 
 @torch.no_grad()
 def decode_prior(vae, num: int, seed: int = 0) -> torch.Tensor:
-    """decode(z), z ~ N(0, I) of the latent's shape (C, 7, 7), unscaled, in batches under bfloat16 autocast
+    """decode(z), z ~ N(0, I) of the latent's shape (C, 7, 7), unscaled, in batches in precision "auto"
     as `generation.reconstruct` decodes."""
     z = torch.randn(num, *vae.config.latent_shape(28, 28), generator=torch.Generator().manual_seed(seed))
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with autocast():
         return torch.cat([vae.decode(z[i:i + SAMPLE_BATCH]).float() for i in range(0, num, SAMPLE_BATCH)])
 
 
@@ -117,7 +117,7 @@ def main():
     torch.set_num_threads(args.threads)
     x = to_model_range(load_fashion_mnist("train")[0])
     test_images, test_labels = (a[:args.num] for a in load_fashion_mnist("test"))
-    results = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
+    results = {"machine": cpu_name(), "threads": args.threads,
                "steps": args.steps, "num_images": args.num, "variants": {}}
     out = Path(args.out)
     if out.exists():  # add to an earlier run at the same settings (a subset of --variants)

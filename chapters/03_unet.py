@@ -42,6 +42,7 @@ from diffusion_lite import DDPM, NoiseSchedule
 from diffusion_lite.attention import SelfAttention2d, attention
 from diffusion_lite.datasets import load_fashion_mnist, to_model_range
 from diffusion_lite.embeddings import TimestepEmbedding, sinusoidal_embedding
+from diffusion_lite.precision import autocast, cpu_name, native_bf16, resolve
 from diffusion_lite.process import add_noise
 from diffusion_lite.unet import ResBlock, UNet, UNetConfig
 
@@ -382,12 +383,12 @@ def median_milliseconds(step, repeats=7):
 
 
 def attention_milliseconds(fn, shape):
-    """Median time of forward + backward of fn(q, k, v) under bfloat16 autocast, in ms."""
+    """Median time of forward + backward of fn(q, k, v) in precision "auto", in ms."""
     gen = torch.Generator().manual_seed(9)
     q, k, v = (torch.randn(shape, generator=gen).requires_grad_() for _ in range(3))
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast():
             out = fn(q, k, v)
         out.float().sum().backward()
 
@@ -404,12 +405,13 @@ for size, shape in [(7, (64, 4, 49, 32)), (14, (64, 4, 196, 16))]:
 
 # %% [markdown]
 # Both compute the same numbers (the assert), but not at the same speed. On one thread, in five runs of
-# this cell, the written-out version took 5–8 ms for the middle's shapes and the fused kernel 35–48 ms,
-# 5.7–8.1× longer; at 14×14 the gap was 1.5–2.0×. The fused kernel's backward pass is the slow part:
-# `torch.profiler` gave it about 19 ms per call against 2 ms for its forward, in a training step on
-# 2 threads. Kernels that never store the matrix are made for long sequences, where the matrix would
-# not fit; 49 positions are not that case. So `SelfAttention2d` writes Eq. 1 out, and the book's UNet
-# trains about 8 % faster for it (the same training step, timed alternately with each version).
+# this cell under bfloat16 autocast (a CPU with native bfloat16), the written-out version took 5–8 ms
+# for the middle's shapes and the fused kernel 35–48 ms, 5.7–8.1× longer; at 14×14 the gap was
+# 1.5–2.0×. The fused kernel's backward pass is the slow part: `torch.profiler` gave it about 19 ms per
+# call against 2 ms for its forward, in a training step on 2 threads. Kernels that never store the
+# matrix are made for long sequences, where the matrix would not fit; 49 positions are not that case.
+# So `SelfAttention2d` writes Eq. 1 out, and the book's UNet trains about 8 % faster for it (the same
+# training step, timed alternately with each version).
 #
 # ## 5. The whole UNet
 #
@@ -631,10 +633,18 @@ for make in (lambda: UNetConfig(image_size=30), lambda: UNetConfig(channels=(32,
 # train on a 2-core CPU. Here we time a few training steps, `DDPM(UNet(cfg), 1000).loss` then backward
 # then AdamW, for the book's default and seven variants, in float32 and under bfloat16 autocast
 # (`torch.autocast("cpu", dtype=torch.bfloat16)`: weights and the optimiser stay float32, matrix products
-# and convolutions run in bfloat16, which CPUs with AVX-512 BF16 or AMX instructions compute several
-# times faster; on other CPUs autocast may be slower, so measure). Each measurement is one warm-up step,
-# then four timed steps on a batch of 32; the book's recipes train with batch 128, which runs a little
-# faster per image.
+# and convolutions run in bfloat16). Whether bfloat16 pays depends on the CPU, and not by a little:
+# - CPUs with native bfloat16 instructions (AVX-512-BF16 or AMX: AMD Zen 4, Intel Sapphire Rapids)
+#   compute it several times faster than float32;
+# - on the others (AVX2 only: AMD Zen 3 and older, most laptops, Apple silicon) it is emulated, and a
+#   training step is about **12× slower** than in float32.
+#
+# `diffusion_lite.precision` decides once for the whole package: `precision="auto"`, the default of
+# every recipe, of `generate` and of the command line, means bfloat16 autocast where the CPU computes it
+# natively and float32 elsewhere (its docstring names the checks). On a CPU without native bfloat16 this
+# cell times bfloat16 on the book's design only, for one step, to show the cost. Each measurement is one
+# warm-up step, then four timed steps on a batch of 32; the book's recipes train with batch 64, which
+# runs a little faster per image.
 #
 # Timings depend on the machine, on the thread count and on whatever else runs at the same time; under
 # `make test` each chapter's kernel gets one thread, in JupyterLab torch takes all cores. Read the
@@ -643,9 +653,11 @@ for make in (lambda: UNetConfig(image_size=30), lambda: UNetConfig(channels=(32,
 # other); `torch.set_num_threads(1)` then gives steadier numbers.
 
 # %%
-print(f"torch uses {torch.get_num_threads()} thread(s) of {os.cpu_count()} CPUs")
+native, evidence = native_bf16()
+print(f"torch uses {torch.get_num_threads()} thread(s) of {os.cpu_count()} CPUs; {cpu_name()} ({evidence})")
+BOOK = "book: 32/64/128, attention 7²"
 designs = {
-    "book: 32/64/128, attention 7²": UNetConfig(),
+    BOOK: UNetConfig(),
     "additive skips": UNetConfig(skip="add"),
     "no attention": UNetConfig(mid_attention=False),
     "+ attention at 14²": UNetConfig(attention_levels=(1,)),
@@ -658,13 +670,13 @@ BATCH, TIMED_STEPS = 32, 4
 batch = images[:BATCH]
 
 
-def images_per_second(model, bf16):
-    """Training throughput: one warm-up step, then TIMED_STEPS timed ones."""
+def images_per_second(model, precision, timed_steps=TIMED_STEPS):
+    """Training throughput in `precision` ("float32" or "bf16"): one warm-up step, then `timed_steps` timed ones."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     gen = torch.Generator().manual_seed(0)
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with autocast(precision):
             loss = model.loss(batch, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -672,9 +684,9 @@ def images_per_second(model, bf16):
 
     step()
     start = time.perf_counter()
-    for _ in range(TIMED_STEPS):
+    for _ in range(timed_steps):
         step()
-    return BATCH * TIMED_STEPS / (time.perf_counter() - start)
+    return BATCH * timed_steps / (time.perf_counter() - start)
 
 
 speeds = {}
@@ -684,15 +696,22 @@ for name, design in designs.items():
     with torch.no_grad():
         _, flops = count_flops(lambda: model.network(batch[:1], torch.tensor([0])))
     params = sum(p.numel() for p in model.parameters())
-    speeds[name] = (params, flops, images_per_second(model, False), images_per_second(model, True))
+    fp32 = images_per_second(model, "float32")
+    # bfloat16 for every design where it is native; elsewhere one step of the book's design shows what it costs
+    bf16 = (images_per_second(model, "bf16") if native else
+            images_per_second(model, "bf16", timed_steps=1) if name == BOOK else float("nan"))
+    speeds[name] = (params, flops, fp32, bf16)
 
+fast = 3 if native else 2  # the column of the format `precision="auto"` picks here
 print(f"{'design':30s} {'parameters':>10} {'MFLOP/img':>10} {'fp32 img/s':>11} {'bf16 img/s':>11} "
-      f"{'bf16 gain':>9} {'vs book (bf16)':>14} {'GFLOP/s (bf16)':>15}")
-book_bf16 = speeds["book: 32/64/128, attention 7²"][3]
+      f"{'bf16 gain':>9} {'vs book':>8} {'GFLOP/s':>8}   (the last two in {resolve('auto')})")
 for name, (params, flops, fp32, bf16) in speeds.items():
-    achieved = bf16 * 3 * flops / 1e9  # a training step ≈ 3 forward passes
-    print(f"{name:30s} {params / 1e6:>9.2f}M {flops / 1e6:>10.0f} {fp32:>11.0f} {bf16:>11.0f} "
-          f"{bf16 / fp32:>8.1f}× {bf16 / book_bf16:>13.2f}× {achieved:>15.0f}")
+    achieved = speeds[name][fast] * 3 * flops / 1e9  # a training step ≈ 3 forward passes
+    bf16_cells = f"{bf16:>11.0f} {bf16 / fp32:>8.2f}×" if bf16 == bf16 else f"{'—':>11s} {'—':>9s}"  # nan: not timed
+    print(f"{name:30s} {params / 1e6:>9.2f}M {flops / 1e6:>10.0f} {fp32:>11.0f} {bf16_cells} "
+          f"{speeds[name][fast] / speeds[BOOK][fast]:>7.2f}× {achieved:>8.0f}")
+book_gain = speeds[BOOK][3] / speeds[BOOK][2]
+assert (book_gain > 1) == native, "precision='auto' would not pick the faster format on this CPU"
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [3, 2]})
@@ -706,16 +725,44 @@ axes[0].legend(fontsize=8, loc="center right")
 axes[1].barh(ys, [speeds[n][1] / 1e6 for n in names], color="grey")
 axes[1].set(yticks=ys, yticklabels=[], xlabel="forward MFLOP per image")
 axes[1].invert_yaxis()
-fig.suptitle(f"one training step (forward, backward, AdamW), batch {BATCH}, {torch.get_num_threads()} thread(s)",
-             fontsize=10)
+fig.suptitle(f"one training step (forward, backward, AdamW), batch {BATCH}, {torch.get_num_threads()} thread(s)"
+             f"{'' if native else '; bfloat16 (emulated on this CPU) timed on the book design only'}", fontsize=10)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# ### Two kinds of CPU
+#
+# The bfloat16 column is the one that changes most from machine to machine. `benchmarks/precision.py`
+# timed the book's UNet both ways on the book's machine, once as it is and once imitating a CPU without
+# native bfloat16 (`ATEN_CPU_CAPABILITY=avx2` and `ONEDNN_MAX_CPU_ISA=AVX2` limit PyTorch's and oneDNN's
+# kernels to AVX2, so bfloat16 is emulated as on such a CPU). Beside it, the ratio just measured here:
+
+# %%
+recorded = json.loads(Path("../benchmarks/results/precision.json").read_text())
+print(f"benchmarks/precision.py, {recorded['date']}, {recorded['threads']} thread, torch {recorded['torch']}")
+print(f"{'':42s} {'CPU':44s} {'float32':>8s} {'bfloat16':>9s} {'bf16 gain':>9s}  auto picks")
+for kind, r in recorded["kinds"].items():
+    step = r["tasks"]["train step, 32 images"]
+    print(f"{kind:42s} {r['cpu'] + ', ' + r['capability']:44s} {step['float32_seconds']:7.2f}s {step['bf16_seconds']:8.2f}s "
+          f"{step['bf16_speedup']:8.2f}×  {r['auto']}")
+print(f"{'this CPU, the table above':42s} {cpu_name():44s} {BATCH / speeds[BOOK][2]:7.2f}s {BATCH / speeds[BOOK][3]:8.2f}s "
+      f"{book_gain:8.2f}×  {resolve('auto')}")
+by_kind = {r["native_bf16"]: r["tasks"]["train step, 32 images"]["bf16_speedup"] for r in recorded["kinds"].values()}
+assert by_kind[True] > 1.3 and by_kind[False] < 0.2  # about 2× faster with native bfloat16, about 12× slower without
+
+# %% [markdown]
+# (Seconds per training step of 32 images with AdamW; the recorded rows time forward and backward only.)
+# The imitation agrees with a real CPU of the other kind: on an AMD EPYC of the Zen 3 generation (AVX2,
+# no AVX-512), one forward and backward pass of `fashion_ddpm`'s UNet on 32 images took 8.69 s under
+# bfloat16 autocast and 0.72 s in float32, 12× slower (measured when the book still trained in bfloat16
+# everywhere; benchmarks/RESULTS.md, "Precision"). That is why the package never assumes bfloat16, and
+# why a timing in this book always names the CPU it was measured on.
+#
 # What the table and the chart show (this text was written from runs with one thread, as under
-# `make test`; your numbers will differ, the ratios less so):
-# - **bfloat16 autocast** speeds every design up, by about 1.5–2× here.
-#   The book's recipes train with it (`bf16=True` in `diffusion_lite.checkpoints.RECIPES`).
+# `make test`, on a CPU with native bfloat16; your numbers will differ, the ratios less so):
+# - **bfloat16 autocast** speeds every design up, by about 1.5–2×, where it is native; where it is not,
+#   the table's one bfloat16 step is an order of magnitude slower, and `precision="auto"` trains in float32.
 # - **Additive skips** (`skip="add"`) take a quarter of the FLOPs off and run 1.3–1.4× faster in
 #   runs of this cell (a few timed steps are noisy; 15-minute runs in chapter 04 give 1.35–1.42×), the largest
 #   gain in the table that keeps every level. A concatenating up block convolves 2C or 3C
@@ -771,13 +818,13 @@ plt.show()
 #   workers=2)` and `python -m diffusion_lite sample --workers 2` sample this way.
 #
 # The layout changes the two layers of a residual block in opposite ways. Here they are, timed on a
-# batch of 64 maps of 32 channels at 28×28, as in level 0 (forward, bfloat16 autocast, median of 7 runs):
+# batch of 64 maps of 32 channels at 28×28, as in level 0 (forward, in precision "auto", median of 7 runs):
 
 # %%
 def forward_milliseconds(layer, inputs, calls=5):
-    """Milliseconds per forward call under bfloat16 autocast: section 4's median of 7 runs of `calls` calls."""
+    """Milliseconds per forward call in precision "auto": section 4's median of 7 runs of `calls` calls."""
     def step():
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.no_grad(), autocast():
             for _ in range(calls):
                 layer(inputs)
 

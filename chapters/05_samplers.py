@@ -43,6 +43,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from diffusion_lite.generation import generate
+from diffusion_lite.precision import autocast
 from diffusion_lite.checkpoints import load_model
 from diffusion_lite.datasets import load_fashion_mnist, to_model_range
 from diffusion_lite.metrics import CHECKPOINT_DIR, classifier_outputs, frechet_distance, load_classifier
@@ -233,7 +234,7 @@ x_T = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(5))
 
 def run(sampler, steps, x, spacing="trailing", last_t=None):
     g = torch.Generator().manual_seed(0)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), autocast():
         for _, x, _ in ddpm.sample_steps(x, steps, sampler, spacing, generator=g, last_t=last_t):
             pass
     return x.float()
@@ -279,7 +280,7 @@ real = to_model_range(test_images[:8])
 
 
 def invert_then_decode(x0, steps):
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), autocast():
         for _, x_T in invert_loop(ddpm.network, x0, ddpm.schedule, steps, prediction_type=ddpm.prediction_type,
                                   grid=ddpm.grid):
             pass
@@ -326,7 +327,7 @@ def slerp(a, b, u):
 encoded = round_trip[50][0]
 i, j = 1, 2  # test images 1 and 2: a pullover and a trouser
 path = torch.stack([slerp(encoded[i], encoded[j], u) for u in torch.linspace(0, 1, 8)])
-with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+with torch.no_grad(), autocast():
     for _, walk, _ in sample_loop(ddpm.network, path, ddpm.schedule, 50, "ddim", "trailing", ddpm.prediction_type,
                                   grid=ddpm.grid):
         pass
@@ -511,7 +512,7 @@ assert by_grid["heun", 10, "cosine"]["fid"] > 10 * by_grid["heun", 10, "linear"]
 # timesteps and at the linear schedule's noise levels:
 
 # %%
-with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # sample_loop, not sample_steps: no grid
+with torch.no_grad(), autocast():  # sample_loop, not sample_steps: no grid
     own_states = [x.float() for _, x, _ in sample_loop(ddpm.network, x_T, ddpm.schedule, 10, "heun", "trailing",
                                                         ddpm.prediction_type, clip_x0=ddpm.clip_x0)]  # its own t's
 first_state, heun_own = own_states[0], own_states[-1]
@@ -612,7 +613,7 @@ assert (median_move["v̂ computed with the deep features of the step before: its
 live_cache = {}
 for every in (1, 2, 3, 5):
     start = time.perf_counter()
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), autocast():
         for _, x, _ in ddpm.sample_steps(x_T, 50, "ddim", "trailing", network=DeepCache(net, every)):
             pass
     live_cache[every] = x.float()

@@ -259,7 +259,7 @@ from diffusion_lite.training import TrainConfig, Trainer  # noqa: E402
 x_train = datasets.to_model_range(train_images)
 tokens_train = tokenizer.encode(train_captions)
 live = Trainer(CLIP(ClipConfig()), x_train, TrainConfig(steps=120, batch_size=128, lr=2e-3, warmup_steps=20,
-                                                         ema_decay=0.9, bf16=True), labels=tokens_train)
+                                                         ema_decay=0.9), labels=tokens_train)
 t0 = time.perf_counter()
 live.train(progress=False)
 live_seconds = time.perf_counter() - t0

@@ -246,7 +246,7 @@ tokens = text_encoder.tokenizer.encode(small_captions)
 unet = UNet(UNetConfig(image_size=14, channels=(32, 64), context_dim=D, skip="add", num_heads=4))
 ddpm = DDPM(TextConditionedUNet(unet, text_encoder), schedule="cosine", prediction_type="v_prediction")
 trainer = Trainer(ddpm, shrink(small_images), TrainConfig(steps=300, batch_size=64, lr=2e-3, warmup_steps=50,
-                                                          ema_decay=0.99, bf16=True), labels=tokens)
+                                                          ema_decay=0.99), labels=tokens)
 t0 = time.perf_counter()
 trainer.train(progress=False)
 print(f"{sum(p.numel() for p in unet.parameters()):,} UNet parameters; {trainer.step} steps of 64 in "

@@ -5,7 +5,8 @@
                                               train a diffusion model or an autoencoder (resumes from
                                               DIR/state.pt); writes DIR/model.safetensors + .json
     sample --checkpoint PATH --num N --out F.npz [--sampler ddpm|ddim|euler|heun|dpmpp_2m --steps S
-           --eta E --seed K --cache-every N --last-t T --workers J --float32] [--label L|all --guidance-scale W]
+           --eta E --seed K --cache-every N --last-t T --workers J --precision auto|bf16|float32]
+           [--label L|all --guidance-scale W]
                                               (labels: class-conditional; w: the checkpoint's unless given)
     reconstruct --checkpoint PATH --split test --num N --out F.npz
                                               an autoencoder's reconstructions of the first N images, in order
@@ -27,6 +28,7 @@ import torch
 
 from . import datasets
 from .generation import SAMPLE_BATCH, generate, reconstruct, sample_labels
+from .precision import PRECISIONS, autocast, cpu_name, describe, resolve
 from .samplers import STEPS
 
 
@@ -44,30 +46,35 @@ def _data(args) -> int:
 
 
 def _train(args) -> int:
-    from .checkpoints import Recipe, build_model, get_recipe, save_model
+    from .checkpoints import Recipe, build_model, get_recipe, save_model, tokenizer_of
     from .pipeline import LatentDDPM
     from .training import Trainer
     recipe = Recipe.from_dict(_read_json(args.config, "--config")) if args.config else get_recipe(args.recipe)
-    conditional = recipe.kind in ("ddpm", "ldm") and recipe.unet.num_classes
+    conditional = recipe.kind in ("ddpm", "ldm") and (recipe.unet.num_classes or recipe.text is not None)
     if args.steps is not None:
         recipe.train.steps = args.steps
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.precision is not None:
+        recipe.train.precision = args.precision
+    print(describe(recipe.train.precision))
     if args.guidance_scale != 1.0 and not conditional:
-        raise ValueError("--guidance-scale needs a class-conditional recipe; this one is not")
+        raise ValueError("--guidance-scale needs a class- or text-conditional recipe; this one is neither")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out must be a folder (the run's state and model go in it), but {out} is a file")
     torch.manual_seed(recipe.train.seed)
     model = build_model(recipe)
     if recipe.dataset == "scenes":  # captioned scenes: the captions' token ids are the labels
-        images, captions, _ = datasets.scenes("train", datasets.TRAIN_SCENES, seed=recipe.train.seed)
-        labels, conditional = model.text.tokenizer.encode(captions), True
+        images, captions, _ = datasets.scenes("train", recipe.dataset_size or datasets.TRAIN_SCENES,
+                                              seed=recipe.train.seed)
+        labels, conditional = tokenizer_of(model).encode(captions), True
     else:
-        images, labels = datasets.load_fashion_mnist("train")
+        images, labels = (a[:recipe.dataset_size] for a in datasets.load_fashion_mnist("train"))
     x = datasets.to_model_range(images)
     if recipe.kind == "ldm":  # the autoencoder encodes every image once; the DDPM then trains on the latents
-        x = model.encode(x)
+        with autocast(recipe.train.precision):
+            x = model.encode(x).float()
     trained = model.ddpm if recipe.kind == "ldm" else model
     trainer = Trainer.resume(out / "state.pt", trained, x, recipe.train, labels.long() if conditional else None)
     if trainer.step:
@@ -77,7 +84,8 @@ def _train(args) -> int:
         "recipe_name": args.recipe if not args.config else args.config, "steps": trainer.step,
         "train_seconds": round(trainer.seconds, 1), "threads": torch.get_num_threads(),
         "images_per_second": round(trainer.step * recipe.train.batch_size / max(trainer.seconds, 1e-9), 1),
-        "final_loss_mean_100": float(np.mean(trainer.losses[-100:])), "torch": torch.__version__}
+        "final_loss_mean_100": float(np.mean(trainer.losses[-100:])), "torch": torch.__version__,
+        "precision": resolve(recipe.train.precision), "cpu": cpu_name()}
     final = trainer.ema
     if recipe.kind == "vae":  # the factor that gives the training latents unit variance, stored with the weights
         final.scaling_factor.fill_(final.latent_scaling_factor(x[:10_000]))
@@ -98,8 +106,8 @@ def _evaluate_stored(path: Path, num: int, guidance_scale: float) -> dict:
     """The held-out loss and the metrics of `num` images from a stored checkpoint: DDIM-50 samples of a
     diffusion model (one per class in turn for a conditional one), reconstructions of the first `num`
     test images by an autoencoder (with their PSNR), or caption retrieval on `num` test scenes."""
-    from .checkpoints import load_model
-    from .metrics import caption_retrieval, heldout_loss, image_quality, psnr
+    from .checkpoints import load_model, tokenizer_of
+    from .metrics import caption_retrieval, heldout_loss, image_quality, prompt_fidelity, prompt_fidelity_ceiling, psnr
     model, recipe, _ = load_model(path)
     result = {"heldout_loss": heldout_loss(model)}
     t0 = time.perf_counter()
@@ -111,6 +119,13 @@ def _evaluate_stored(path: Path, num: int, guidance_scale: float) -> dict:
         x = datasets.from_model_range(reconstruct(model, datasets.to_model_range(images)))
         metrics = {"reconstructed": "test", "seconds": round(time.perf_counter() - t0, 1),
                    "psnr": psnr(x, images), **image_quality(x, labels)}
+    elif recipe.text is not None:  # text-to-image: prompt fidelity of scenes for `num` test captions
+        _, captions, _ = datasets.scenes("test", num, seed=datasets.TEST_SEED)
+        x = generate(model, num, "dpmpp_2m", 20, seed=0, labels=tokenizer_of(model).encode(captions),
+                     guidance_scale=guidance_scale)
+        metrics = {"sampler": "dpmpp_2m", "steps": 20, "sample_seconds": round(time.perf_counter() - t0, 1),
+                   "guidance_scale": guidance_scale, **prompt_fidelity(datasets.from_model_range(x), captions),
+                   "ceiling": prompt_fidelity_ceiling(captions)}
     else:
         labels = sample_labels("all", num, recipe.unet.num_classes) if recipe.unet.num_classes else None
         x = generate(model, num, "ddim", 50, seed=0, labels=labels, guidance_scale=guidance_scale)
@@ -152,10 +167,14 @@ def _sample(args) -> int:
     ddpm, _, metadata = load_ddpm(args.checkpoint)
     labels = sample_labels(args.label, args.num, ddpm.network.config.num_classes)
     guidance_scale = _guidance_scale(args.guidance_scale, labels, metadata)
+    if args.float32 and args.precision not in ("auto", "float32"):
+        raise ValueError(f"--float32 means --precision float32; it contradicts --precision {args.precision}")
+    precision = "float32" if args.float32 else args.precision
+    print(describe(precision))
     t0 = time.perf_counter()
     x = generate(ddpm, args.num, args.sampler, args.steps, args.seed, args.eta, args.batch_size,
                  labels=labels, guidance_scale=guidance_scale, cache_every=args.cache_every, last_t=args.last_t,
-                 bf16=not args.float32, workers=args.workers)
+                 precision=precision, workers=args.workers)
     arrays = {"images": datasets.from_model_range(x).numpy()}
     if labels is not None:
         arrays["labels"] = labels.numpy().astype(np.uint8)
@@ -272,6 +291,9 @@ def main(argv=None) -> int:
     train.add_argument("--evaluate", type=_evaluate_count, default=0, metavar="N",
                        help="after training, record FID/KID of N DDIM-50 samples in the checkpoint's metadata")
     train.add_argument("--export", help="also write the final checkpoint to EXPORT.safetensors/.json")
+    train.add_argument("--precision", choices=PRECISIONS,
+                       help="override the recipe's number format (auto: bfloat16 autocast where the CPU computes it "
+                            "natively, float32 elsewhere; bf16; float32)")
     train.add_argument("--guidance-scale", type=_non_negative("0 = unconditional, 1 = no guidance"), default=1.0,
                        help="class-conditional recipes: the w of the --evaluate samples (one per class in turn)")
     sample = commands.add_parser("sample", help="draw images from a checkpoint into an .npz")
@@ -300,8 +322,10 @@ def main(argv=None) -> int:
     sample.add_argument("--workers", type=_at_least(1), default=1,
                         help="sample this many batches at once, each in its own thread on one torch thread "
                              "(different images from the default 1, the same for any N > 1)")
-    sample.add_argument("--float32", action="store_true",
-                        help="run the network in float32 instead of under bfloat16 autocast (about 1.8x slower)")
+    sample.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="the network's number format: auto (bfloat16 autocast where the CPU computes it "
+                             "natively, float32 elsewhere), bf16 or float32 (default: %(default)s)")
+    sample.add_argument("--float32", action="store_true", help="the same as --precision float32")
     sample.add_argument("--out", required=True, help="the .npz to write")
     recon = commands.add_parser("reconstruct", help="encode and decode Fashion-MNIST images with an autoencoder")
     recon.add_argument("--checkpoint", required=True, help="an autoencoder's PATH.safetensors + PATH.json")

@@ -17,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .ddpm import DDPM
-from .pipeline import LatentDDPM
+from .pipeline import LatentDDPM, TextConditionedUNet
 from .text import CLIP, ClipConfig, TextConfig
 from .training import TrainConfig
 from .unet import UNet, UNetConfig
@@ -47,6 +47,16 @@ class LatentConfig:
     image_size: int = 28
 
 
+@dataclass
+class TextConditioning:
+    """A text-to-image model's text encoder: the text half of a CLIP-style checkpoint (a path, as for
+    `LatentConfig.vae`), its SHA-256 once a model has been trained with it, and whether it trains with the
+    UNet (`train`; when frozen, the model's checkpoint stores the UNet's weights only)."""
+    encoder: str = "data/checkpoints/scenes_clip"
+    sha256: str | None = None
+    train: bool = False
+
+
 DATASETS = ("fashion-mnist", "scenes")  # Fashion-MNIST's train images, or 60,000 captioned train scenes
 
 
@@ -61,12 +71,17 @@ class Recipe:
     vae: VAEConfig | None = None
     latent: LatentConfig | None = None
     clip: ClipConfig | None = None
+    text: TextConditioning | None = None  # a diffusion model that reads captions: its text encoder
+    dataset_size: int | None = None  # train on the first N examples only (None: the whole train split)
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {DATASETS}")
-        if self.kind == "clip" and self.dataset != "scenes":
-            raise ValueError("a clip recipe trains on captioned scenes: set dataset to 'scenes'")
+        if (self.kind == "clip" or self.text is not None) and self.dataset != "scenes":
+            raise ValueError(f"a {'clip' if self.kind == 'clip' else 'text'} recipe trains on captioned scenes: "
+                             "set dataset to 'scenes'")
+        if self.dataset_size is not None and self.dataset_size < 1:
+            raise ValueError(f"dataset_size must be >= 1 (or null for the whole split), got {self.dataset_size}")
 
     @property
     def kind(self) -> str:
@@ -76,34 +91,41 @@ class Recipe:
     def to_dict(self) -> dict:
         model = ({"vae": asdict(self.vae)} if self.kind == "vae" else {"clip": asdict(self.clip)}
                  if self.kind == "clip" else {"unet": asdict(self.unet), "ddpm": asdict(self.ddpm)})
-        if self.latent is not None:
-            model["latent"] = asdict(self.latent)
-        return {**model, "train": asdict(self.train), "dataset": self.dataset}
+        for key in ("latent", "text"):
+            if getattr(self, key) is not None:
+                model[key] = asdict(getattr(self, key))
+        size = {} if self.dataset_size is None else {"dataset_size": self.dataset_size}
+        return {**model, "train": asdict(self.train), "dataset": self.dataset, **size}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Recipe":
-        unknown = set(d) - {"unet", "ddpm", "latent", "vae", "clip", "train", "dataset"}
+        unknown = set(d) - {"unet", "ddpm", "latent", "text", "vae", "clip", "train", "dataset", "dataset_size"}
         if unknown:
             raise ValueError(f"unknown recipe keys {sorted(unknown)}; allowed: unet, ddpm, train, dataset "
-                             "(a diffusion model, and latent for one in a VAE's latent space), vae, train, "
-                             "dataset (an autoencoder) or clip, train, dataset (a text and image encoder)")
-        models = [key for key in ("vae", "clip") if key in d] + (["unet/ddpm"] if {"unet", "ddpm", "latent"} & set(d)
-                                                                 else [])
+                             "(a diffusion model, with latent for one in a VAE's latent space and text for one "
+                             "that reads captions), vae, train, dataset (an autoencoder) or clip, train, dataset "
+                             "(a text and image encoder), and dataset_size with any of them")
+        models = [key for key in ("vae", "clip") if key in d] + (
+            ["unet/ddpm"] if {"unet", "ddpm", "latent", "text"} & set(d) else [])
         if len(models) > 1:
             raise ValueError(f"a recipe describes one model: a diffusion model (unet, ddpm), an autoencoder (vae) "
                              f"or a text encoder (clip), not {' and '.join(models)}")
         sections = ((("vae", VAEConfig),) if "vae" in d else (("clip", ClipConfig),) if "clip" in d
                     else (("unet", UNetConfig), ("ddpm", DDPMConfig)))
-        if "latent" in d:
-            sections += (("latent", LatentConfig),)
-        configs = {"unet": None, "ddpm": None, "vae": None, "latent": None, "clip": None}
+        sections += tuple((key, config) for key, config in (("latent", LatentConfig), ("text", TextConditioning))
+                          if key in d)
+        if "bf16" in d.get("train", {}):  # checkpoints from before `precision`: bf16 true meant bfloat16 autocast
+            train = dict(d["train"])
+            train.setdefault("precision", "bf16" if train.pop("bf16") else "float32")
+            d = {**d, "train": train}
+        configs = {"unet": None, "ddpm": None, "vae": None, "latent": None, "clip": None, "text": None}
         for key, config in sections + (("train", TrainConfig),):
             _check_keys(key, d.get(key, {}), config)
             if key == "clip":
                 _check_keys("clip.text", d[key].get("text", {}), TextConfig)
             configs[key] = config(**d.get(key, {}))
         return cls(configs["unet"], configs["ddpm"], configs["train"], d.get("dataset", "fashion-mnist"),
-                   configs["vae"], configs["latent"], configs["clip"])
+                   configs["vae"], configs["latent"], configs["clip"], configs["text"], d.get("dataset_size"))
 
 
 def _check_keys(section: str, given: dict, config) -> None:
@@ -116,9 +138,9 @@ def _check_keys(section: str, given: dict, config) -> None:
 RECIPES = {
     # The issue's CPU probe, kept as the baseline to beat: 32/64/128 channels, one block per level,
     # attention only in the 7×7 middle, linear βs, ε-prediction, AdamW 2e-3, 200 warm-up steps, cosine
-    # decay, batch 128, flips, clipping at 1, EMA 0.999, bfloat16 autocast.
+    # decay, batch 128, flips, clipping at 1, EMA 0.999 (every recipe computes in precision "auto").
     "fashion-probe": Recipe(train=TrainConfig(steps=1750, batch_size=128, lr=2e-3, warmup_steps=200,
-                                              grad_clip=1.0, ema_decay=0.999, hflip=True, bf16=True)),
+                                              grad_clip=1.0, ema_decay=0.999, hflip=True)),
     # The book's unconditional Fashion-MNIST model, as `make checkpoints` trains it (about 55 minutes):
     # fashion-quick for an hour's images, 15,000 steps, with a longer EMA, no flips, v-prediction and cosine ᾱ.
     # `benchmarks/recipe_search.py`'s one-hour variants (add-60 etc.) land within a few FID of each other; the
@@ -130,14 +152,14 @@ RECIPES = {
                            ddpm=DDPMConfig(min_snr_gamma=5.0, prediction_type="v_prediction", schedule="cosine",
                                            sampling_schedule="linear"),
                            train=TrainConfig(steps=15000, batch_size=64, lr=2e-3, warmup_steps=200, grad_clip=1.0,
-                                             ema_decay=0.9995, hflip=False, bf16=True)),
+                                             ema_decay=0.9995, hflip=False)),
     # The book's recipe for a 15-minute budget on 2 threads (benchmarks/train_budget.py): the probe's UNet with
     # additive skips (about 1.3× the images/s, so 4,000 steps), min-SNR-5 loss weighting and batch 64 (twice
     # the updates for the same images), all chosen by measurement (chapter 04, "Choosing the recipe by
     # measurement"), and no flips (worth over 35 FID at these steps: recipe_search's add-quick-noflip-15).
     "fashion-quick": Recipe(unet=UNetConfig(skip="add"), ddpm=DDPMConfig(min_snr_gamma=5.0),
                             train=TrainConfig(steps=4000, batch_size=64, lr=2e-3, warmup_steps=200, grad_clip=1.0,
-                                              ema_decay=0.999, hflip=False, bf16=True)),
+                                              ema_decay=0.999, hflip=False)),
     # The book's class-conditional model (chapter 06): fashion-ddpm's network and training plus a class
     # embedding, with 10 % of the labels dropped to the null class so that one network also learns the
     # unconditional model that classifier-free guidance needs (Ho & Salimans 2022 found 0.1-0.2 best);
@@ -147,12 +169,12 @@ RECIPES = {
                           ddpm=DDPMConfig(min_snr_gamma=5.0, label_dropout=0.1, prediction_type="v_prediction",
                                           schedule="cosine", sampling_schedule="linear"),
                           train=TrainConfig(steps=10000, batch_size=64, lr=2e-3, warmup_steps=200, grad_clip=1.0,
-                                            ema_decay=0.9995, hflip=False, bf16=True)),
+                                            ema_decay=0.9995, hflip=False)),
     # The book's autoencoder (chapter 07): the default VAEConfig, a 4×7×7 latent for a 28×28 image, trained
     # with L1 + MSE + 1e-4·KL in batches of 128; 2,600 steps at about 400 images/s fit BOOK.md's 15 minutes.
     "fashion-vae": Recipe(unet=None, ddpm=None, vae=VAEConfig(),
                           train=TrainConfig(steps=2600, batch_size=128, lr=2e-3, warmup_steps=200, grad_clip=1.0,
-                                            ema_decay=0.999, hflip=False, bf16=True)),
+                                            ema_decay=0.999, hflip=False)),
     # The book's latent diffusion model (chapter 07): fashion-ddpm's recipe on fashion_vae's 4×7×7 latents,
     # with a UNet of one level at 7×7 (96 channels, two blocks, attention in the middle). Trained for the same
     # 15 minutes, it beat the latents zero-padded to 8×8 and halved once (64/128 channels) by 9.6 FID, at 0.7×
@@ -164,7 +186,7 @@ RECIPES = {
                                           sampling_schedule="linear", clip_x0=None),
                           latent=LatentConfig(),
                           train=TrainConfig(steps=15000, batch_size=64, lr=2e-3, warmup_steps=200, grad_clip=1.0,
-                                            ema_decay=0.9995, hflip=False, bf16=True)),
+                                            ema_decay=0.9995, hflip=False)),
     # The book's text encoder (chapter 08): a 3-layer, 128-wide transformer over the caption's words and a
     # conv image encoder, trained CLIP-style on 60,000 train scenes in batches of 256 (the more captions in a
     # batch, the more negatives each pair is told apart from); 1,900 steps fit BOOK.md's 15 minutes. The
@@ -173,7 +195,21 @@ RECIPES = {
     "scenes-clip": Recipe(unet=None, ddpm=None, clip=ClipConfig(text=TextConfig(width=128, layers=3), embed_dim=128),
                           dataset="scenes",
                           train=TrainConfig(steps=1900, batch_size=256, lr=2e-3, warmup_steps=100, grad_clip=1.0,
-                                            ema_decay=0.999, hflip=False, bf16=True)),
+                                            ema_decay=0.999, hflip=False)),
+    # The book's text-to-image model (chapter 10): a DDPM on fashion_vae's 4×14×14 latents of the 56×56
+    # captioned scenes, its UNet (64/128 channels at 14×14 and 7×7, additive skips) cross-attending to the
+    # frozen scenes_clip text encoder's tokens at 7×7 and in the middle only (cross-attention at 14×14 was
+    # measured at 169 images/s, too slow to train and sample in the book's budgets), 10 % of the captions
+    # dropped to the empty one for classifier-free guidance. fashion-ldm's v-prediction and cosine ᾱ, but no
+    # min-SNR weighting: it down-weights the noisiest steps, where the layout is decided (in a short run
+    # without it the ink reached the named cell 63 % of the time, against 9 % with min-SNR-5).
+    "scenes-ldm": Recipe(unet=UNetConfig(in_channels=4, image_size=14, channels=(64, 128), skip="add",
+                                         context_dim=128, cross_attention_levels=(1,)),
+                         ddpm=DDPMConfig(prediction_type="v_prediction", schedule="cosine", sampling_schedule="linear",
+                                         clip_x0=None, label_dropout=0.1),
+                         latent=LatentConfig(image_size=56), text=TextConditioning(), dataset="scenes",
+                         train=TrainConfig(steps=9000, batch_size=64, lr=1e-3, warmup_steps=200, grad_clip=1.0,
+                                           ema_decay=0.9995, hflip=False)),
 }
 
 
@@ -184,8 +220,11 @@ def get_recipe(name: str) -> Recipe:
 
 
 def build_ddpm(recipe: Recipe) -> DDPM:
-    d = recipe.ddpm
-    return DDPM(UNet(recipe.unet), d.timesteps, d.beta_start, d.beta_end, d.schedule, d.prediction_type,
+    """The recipe's DDPM on its UNet; a text recipe's UNet reads the captions through its text encoder."""
+    d, network = recipe.ddpm, UNet(recipe.unet)
+    if recipe.text is not None:
+        network = TextConditionedUNet(network, load_dependency(recipe.text, "clip"), recipe.text.train)
+    return DDPM(network, d.timesteps, d.beta_start, d.beta_end, d.schedule, d.prediction_type,
                 d.variance, d.clip_x0, d.label_dropout, d.min_snr_gamma, d.sampling_schedule)
 
 
@@ -197,15 +236,27 @@ def build_model(recipe: Recipe) -> DDPM | LatentDDPM | AutoencoderKL | CLIP:
     if recipe.kind == "clip":
         return CLIP(recipe.clip)
     if recipe.kind == "ldm":
-        return LatentDDPM(build_ddpm(recipe), load_latent_vae(recipe.latent), recipe.latent.image_size)
+        return LatentDDPM(build_ddpm(recipe), load_dependency(recipe.latent, "vae"), recipe.latent.image_size)
     return build_ddpm(recipe)
 
 
 def weights_of(model) -> torch.nn.Module:
     """The module whose weights a checkpoint stores: a DDPM's network (its schedule is rebuilt from the
-    recipe; a latent DDPM's autoencoder has a checkpoint of its own), or the whole autoencoder (with its
-    latent scaling factor, or both encoders)."""
-    return model if isinstance(model, (AutoencoderKL, CLIP)) else model.network
+    recipe; a latent DDPM's autoencoder has a checkpoint of its own, and so has a frozen text encoder, so
+    only the UNet is stored), or the whole autoencoder (with its latent scaling factor, or both encoders)."""
+    if isinstance(model, (AutoencoderKL, CLIP)):
+        return model
+    network = model.network
+    return network.unet if isinstance(network, TextConditionedUNet) and not network.train_text else network
+
+
+def tokenizer_of(model):
+    """The tokenizer of a model that reads captions (a CLIP-style pair, or a diffusion model over a
+    `TextConditionedUNet`), or None for one that does not."""
+    if isinstance(model, CLIP):
+        return model.text.tokenizer
+    network = getattr(model, "network", None)
+    return network.text_encoder.tokenizer if isinstance(network, TextConditionedUNet) else None
 
 
 REPO = Path(__file__).resolve().parent.parent
@@ -215,33 +266,41 @@ def sha256_of(path: Path | str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def latent_vae_path(latent: LatentConfig) -> Path:
-    """The autoencoder checkpoint a latent model names: as given if it exists there, else in the repository."""
-    path = Path(latent.vae)
+def dependency_path(name: str) -> Path:
+    """A checkpoint a model is built on (its autoencoder, its text encoder): as given if it exists there,
+    else in the repository."""
+    path = Path(name)
     return path if path.is_absolute() or path.with_suffix(".safetensors").is_file() else REPO / path
 
 
-def load_latent_vae(latent: LatentConfig) -> AutoencoderKL:
-    """The autoencoder a latent model names, refused if its weights are not the ones it was trained with."""
-    path = latent_vae_path(latent)
-    vae, recipe, _ = load_model(path)
-    if recipe.kind != "vae":
-        raise ValueError(f"latent.vae must name an autoencoder checkpoint; {latent.vae} is a {recipe.kind}")
+DEPENDENCIES = {"vae": ("latent", "vae", "autoencoder"), "clip": ("text", "encoder", "text encoder")}
+
+
+def load_dependency(config: LatentConfig | TextConditioning, kind: str):
+    """The autoencoder (kind "vae") or CLIP-style text encoder (kind "clip") that `config` names, refused if
+    its weights are not the ones the model was trained with (`config.sha256`)."""
+    section, key, role = DEPENDENCIES[kind]
+    path = dependency_path(getattr(config, key))
+    model, recipe, _ = load_model(path)
+    if recipe.kind != kind:
+        raise ValueError(f"{section}.{key} must name a {role} checkpoint; {getattr(config, key)} is a {recipe.kind}")
     found = sha256_of(path.with_suffix(".safetensors"))
-    if latent.sha256 is not None and found != latent.sha256:
-        raise ValueError(f"this latent model was trained on the autoencoder {path.name}.safetensors with SHA-256 "
-                         f"{latent.sha256[:12]}…, but {path.with_suffix('.safetensors')} has {found[:12]}…; "
-                         "restore that autoencoder, or retrain the latent model on this one")
-    return vae
+    if config.sha256 is not None and found != config.sha256:
+        raise ValueError(f"this model was trained with the {role} {path.name}.safetensors of SHA-256 "
+                         f"{config.sha256[:12]}…, but {path.with_suffix('.safetensors')} has {found[:12]}…; "
+                         f"restore that {role}, or retrain the model with this one")
+    return model if kind == "vae" else model.text
 
 
 def save_model(model: DDPM | AutoencoderKL | CLIP, recipe: Recipe, path: Path | str, metadata: dict | None = None) -> Path:
     """Write PATH.safetensors (the weights, in float16) and PATH.json (recipe + metadata), atomically."""
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
-    if recipe.kind == "ldm" and recipe.latent.sha256 is None:  # record the autoencoder these weights need
-        vae = latent_vae_path(recipe.latent).with_suffix(".safetensors")
-        recipe = replace(recipe, latent=replace(recipe.latent, sha256=sha256_of(vae)))
+    for section, key, _ in DEPENDENCIES.values():  # record the autoencoder and text encoder these weights need
+        config = getattr(recipe, section)
+        if config is not None and config.sha256 is None:
+            found = sha256_of(dependency_path(getattr(config, key)).with_suffix(".safetensors"))
+            recipe = replace(recipe, **{section: replace(config, sha256=found)})
     state = {k: v.detach().to(torch.float16 if v.is_floating_point() else v.dtype).contiguous()
              for k, v in weights_of(model).state_dict().items()}
     for target, write in ((path, lambda p: save_file(state, p)),

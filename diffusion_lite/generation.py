@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import torch
 
+from .precision import autocast, resolve
+
 SAMPLE_BATCH = 100  # images per network call: a 28×28 UNet's activations for 100 images stay in a CPU's caches
 
 
 def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: float = 0.0,
              batch_size: int = SAMPLE_BATCH, progress: bool = True, labels=None, guidance_scale: float = 1.0,
-             cache_every: int = 1, last_t: int | None = None, bf16: bool = True, workers: int = 1) -> torch.Tensor:
+             cache_every: int = 1, last_t: int | None = None, precision: str = "auto", workers: int = 1) -> torch.Tensor:
     """`num` images (N, C, H, W) in [−1, 1] from `ddpm`, drawn in batches of `batch_size`.
 
     Timesteps use "trailing" spacing, so that the first step starts from pure noise for any number of
     steps; with `last_t` they are spaced evenly from t = T − 1 down to t = last_t (chapter 05, section 6).
-    The network runs under bfloat16 autocast, or in float32 with `bf16=False` (chapter 03 measures both).
+    The network computes in `precision` (`precision.resolve`: "auto" is bfloat16 autocast where the CPU
+    computes it natively, float32 elsewhere; chapter 03 measures both).
     `labels` (N,) steer a class-conditional model with classifier-free guidance at `guidance_scale`:
     ε̃ = ε̂(x_t, t, ∅) + w·(ε̂(x_t, t, y) − ε̂(x_t, t, ∅)), where w = 1 is no guidance (`guidance`).
     `cache_every` > 1 runs the whole UNet on every that-many-th call only and reuses its deep features
@@ -37,6 +40,7 @@ def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: fl
     for name, value in (("num", num), ("batch_size", batch_size), ("workers", workers)):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
+    resolve(precision)  # refuses an unknown name before any work
     spacing = "trailing" if last_t is None else "linspace"
     ddpm.sampling_timesteps(steps, spacing, last_t)  # refuses a bad `steps` or `last_t` before any work
     g = torch.Generator().manual_seed(seed)
@@ -47,7 +51,7 @@ def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: fl
     def batch(start, generator):  # autocast is per thread, so each batch enters it itself
         n = min(batch_size, num - start)
         guide = {} if labels is None else {"labels": labels[start:start + n], "guidance_scale": guidance_scale}
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with autocast(precision):
             return ddpm.sample((n, cfg.in_channels, cfg.image_size, cfg.image_size), device, generator=generator,
                                num_steps=steps, sampler=sampler, cache_every=cache_every,
                                spacing=spacing, last_t=last_t,
@@ -89,13 +93,13 @@ def sample_labels(label: str | None, num: int, num_classes: int | None) -> torch
 
 
 @torch.no_grad()
-def reconstruct(vae, images: torch.Tensor, batch_size: int = SAMPLE_BATCH, bf16: bool = True) -> torch.Tensor:
+def reconstruct(vae, images: torch.Tensor, batch_size: int = SAMPLE_BATCH, precision: str = "auto") -> torch.Tensor:
     """decode(mode of q(z|x)) for images (N, C, H, W) in [−1, 1], in batches: the autoencoder's best guess of
     each image from its latent, with no sampling noise."""
     was_training = vae.training
     vae.eval()
     try:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with autocast(precision):
             return torch.cat([vae.decode(vae.encode(images[i:i + batch_size]).mode()).float()
                               for i in range(0, len(images), batch_size)])
     finally:

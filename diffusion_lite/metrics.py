@@ -174,8 +174,8 @@ def psnr(images: torch.Tensor, reference: torch.Tensor) -> float:
 
 @torch.no_grad()
 def heldout_loss(ddpm, num: int = 1000, seed: int = 0, batch_size: int = 250) -> float:
-    """The training loss of a Fashion-MNIST model on the first `num` test images, with its randomness drawn
-    from `seed`: a cheap, repeatable check that a checkpoint still works as recorded. For a DDPM the simple
+    """The training loss of a Fashion-MNIST model on the first `num` test images (of a text-to-image model
+    on the first `num` test scenes, with their captions), with its randomness drawn from `seed`: a cheap, repeatable check that a checkpoint still works as recorded. For a DDPM the simple
     loss (Ho et al. 2020, Eq. 14) with t and ε drawn; for an autoencoder its own `loss`, z drawn; for a
     CLIP-style model its contrastive loss on the first `num` test scenes (a loss over batches of 250)."""
     if hasattr(ddpm, "embed_text"):  # a CLIP-style model: its contrastive loss on test scenes, in batches of 250
@@ -183,7 +183,12 @@ def heldout_loss(ddpm, num: int = 1000, seed: int = 0, batch_size: int = 250) ->
         x, tokens = to_model_range(images), ddpm.text.tokenizer.encode(captions)
         return sum(ddpm.loss(x[i:i + batch_size], labels=tokens[i:i + batch_size]).item() * len(x[i:i + batch_size])
                    for i in range(0, num, batch_size)) / num
-    x = to_model_range(load_fashion_mnist("test")[0][:num])
+    text_encoder = getattr(getattr(ddpm, "network", None), "text_encoder", None)
+    if text_encoder is not None:  # a text-to-image model: the first `num` test scenes and their captions
+        images, captions, _ = scenes("test", num, TEST_SEED)
+        x, labels = to_model_range(images), text_encoder.tokenizer.encode(captions)
+    else:
+        x, labels = to_model_range(load_fashion_mnist("test")[0][:num]), None
     if hasattr(ddpm, "vae") and hasattr(ddpm, "ddpm"):  # a latent DDPM: its DDPM's loss on the test latents
         x, ddpm = ddpm.encode(x), ddpm.ddpm
     g = torch.Generator().manual_seed(seed)
@@ -193,8 +198,9 @@ def heldout_loss(ddpm, num: int = 1000, seed: int = 0, batch_size: int = 250) ->
     if hasattr(ddpm, "timesteps"):
         t = torch.randint(0, ddpm.timesteps, (num,), generator=g)
         noise = torch.randn(x.shape, generator=g)
-        losses = [ddpm(x[i:i + batch_size], t[i:i + batch_size], noise[i:i + batch_size]).item()
-                  * len(x[i:i + batch_size]) for i in batches]
+        losses = [ddpm(x[i:i + batch_size], t[i:i + batch_size], noise[i:i + batch_size],
+                       None if labels is None else labels[i:i + batch_size]).item() * len(x[i:i + batch_size])
+                  for i in batches]
     else:
         losses = [ddpm.loss(x[i:i + batch_size], g).item() * len(x[i:i + batch_size]) for i in batches]
     ddpm.train(was_training)

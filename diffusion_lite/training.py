@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .precision import autocast, resolve
+
 
 @dataclass
 class TrainConfig:
@@ -28,11 +30,12 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     hflip: bool = False  # random horizontal flips: not for Fashion-MNIST, whose shoes all face left (chapter 04)
-    bf16: bool = False  # bfloat16 autocast for the forward pass
+    precision: str = "auto"  # "auto" (bfloat16 autocast where the CPU computes it natively), "bf16" or "float32"
     seed: int = 0
     checkpoint_every: int = 500
 
     def __post_init__(self):
+        resolve(self.precision)  # refuses an unknown name
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or not 0 <= self.ema_decay < 1:
             raise ValueError("steps and batch_size must be >= 1, lr > 0 and ema_decay in [0, 1); "
                              f"got {self.steps}, {self.batch_size}, {self.lr}, {self.ema_decay}")
@@ -104,7 +107,7 @@ class Trainer:
         for group in self.opt.param_groups:
             group["lr"] = lr_at(self.step, self.cfg)
         x, y = self.batch()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16):
+        with autocast(self.cfg.precision):
             loss = self.model.loss(x, self.generator) if y is None else self.model.loss(x, self.generator, labels=y)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; lower the learning rate "

@@ -8,6 +8,7 @@ import torch
 from diffusion_lite.__main__ import main
 from diffusion_lite.checkpoints import RECIPES, Recipe, build_ddpm, get_recipe, load_model, save_model
 from diffusion_lite.datasets import from_model_range
+from diffusion_lite.precision import autocast
 
 TINY = {"unet": {"channels": [16, 32], "mid_attention": True}, "ddpm": {"timesteps": 50},
         "train": {"steps": 3, "batch_size": 8, "warmup_steps": 1, "checkpoint_every": 2}}
@@ -54,20 +55,24 @@ def test_sample_writes_the_npz_contract_and_evaluate_reads_it(trained, capsys):
     assert report["num_images"] == 6 and report["fid"] > 0 and len(report["class_shares"]) == 10
 
 
-def test_generate_runs_the_network_in_float32_when_asked(trained):
-    """bf16=False is the plain float32 sampler, without autocast; the default (bfloat16 autocast) differs."""
+def test_generate_runs_the_network_in_the_precision_asked(trained, capsys):
+    """precision="float32" is the plain sampler, without autocast; "bf16" is the sampler under bfloat16 autocast,
+    which differs; "auto" is one of the two, the one `precision.resolve` picks; --float32 is --precision float32."""
     from diffusion_lite.generation import generate
+    from diffusion_lite.precision import resolve
     ddpm, _, _ = load_model(trained / "run" / "model")
-    in_float32 = generate(ddpm, 3, "ddim", 5, seed=2, progress=False, bf16=False)
+    draw = {p: generate(ddpm, 3, "ddim", 5, seed=2, progress=False, precision=p) for p in ("float32", "bf16", "auto")}
     plain = ddpm.sample((3, 1, 28, 28), generator=torch.Generator().manual_seed(2), num_steps=5, sampler="ddim",
                         spacing="trailing")
-    assert torch.equal(in_float32, plain)
-    assert not torch.equal(generate(ddpm, 3, "ddim", 5, seed=2, progress=False), in_float32)
-    out = trained / "f32.npz"
-    assert main(["sample", "--checkpoint", str(trained / "run" / "model"), "--num", "3", "--steps", "5", "--seed", "2",
-                 "--float32", "--out", str(out)]) == 0
-    with np.load(out) as f:
-        assert np.array_equal(f["images"], from_model_range(in_float32).numpy())
+    assert torch.equal(draw["float32"], plain) and not torch.equal(draw["bf16"], plain)
+    assert torch.equal(draw["auto"], draw[resolve("auto")])
+    for flag in (["--float32"], ["--precision", "float32"]):
+        out = trained / "f32.npz"
+        assert main(["sample", "--checkpoint", str(trained / "run" / "model"), "--num", "3", "--steps", "5",
+                     "--seed", "2", *flag, "--out", str(out)]) == 0
+        assert "precision: float32, as asked" in capsys.readouterr().out
+        with np.load(out) as f:
+            assert np.array_equal(f["images"], from_model_range(draw["float32"]).numpy())
 
 
 def test_workers_sample_batches_in_threads_with_a_generator_each(trained):
@@ -82,7 +87,7 @@ def test_workers_sample_batches_in_threads_with_a_generator_each(trained):
     assert torch.equal(generate(ddpm, 7, "ddpm", 4, seed=3, batch_size=3, progress=False, workers=3), two)
     seeds = torch.randint(2**62, (3,), generator=torch.Generator().manual_seed(3)).tolist()
     ddpm.eval()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with autocast("auto"):
         by_hand = torch.cat([ddpm.sample((n, 1, 28, 28), generator=torch.Generator().manual_seed(s), num_steps=4,
                                          spacing="trailing").float() for n, s in zip((3, 3, 1), seeds)])
     assert two.shape == (7, 1, 28, 28) and torch.equal(two, by_hand)

@@ -61,7 +61,7 @@ BAD = [
      "checkpoint mismatch.safetensors does not match the model its JSON describes"),
     # train
     ("train --recipe nope --out {dir}/run", 1,
-     "unknown recipe 'nope'; choose one of ('fashion-probe', 'fashion-ddpm', 'fashion-quick', 'fashion-cfg', 'fashion-vae', 'fashion-ldm', 'scenes-clip')"),
+     "unknown recipe 'nope'; choose one of ('fashion-probe', 'fashion-ddpm', 'fashion-quick', 'fashion-cfg', 'fashion-vae', 'fashion-ldm', 'scenes-clip', 'scenes-ldm')"),
     ("train --config {dir}/nofile.json --out {dir}/run", 1, "--config: no such file"),
     ("train --config {dir}/badjson.json --out {dir}/run", 1, "--config: {dir}/badjson.json is not valid JSON"),
     ("train --config {dir}/badkey.json --out {dir}/run", 1,
@@ -75,7 +75,7 @@ BAD = [
      "argument --evaluate: must be 0 (no evaluation) or an integer in [2, 10000]"),
     ("train --recipe fashion-quick --evaluate 20000 --out {dir}/run", 2, "argument --evaluate: must be 0"),
     ("train --recipe fashion-quick --guidance-scale 2 --out {dir}/run", 1,
-     "--guidance-scale needs a class-conditional recipe; this one is not"),
+     "--guidance-scale needs a class- or text-conditional recipe; this one is neither"),
     ("train --recipe fashion-quick --out {dir}/notes.txt", 1, "--out must be a folder"),
     # evaluate
     ("evaluate {dir}/missing.npz", 1, "missing.npz does not exist; evaluate reads an .npz from `sample`"),

@@ -62,7 +62,7 @@ def test_a_latent_checkpoint_refuses_another_autoencoder(vae_checkpoint, tmp_pat
     save_file(weights, vae_checkpoint.with_suffix(".safetensors"))
     capsys.readouterr()
     assert main(["sample", "--checkpoint", str(tmp_path / "run" / "model"), "--out", str(out)]) == 1
-    assert "was trained on the autoencoder vae.safetensors with SHA-256" in capsys.readouterr().err
+    assert "was trained with the autoencoder vae.safetensors of SHA-256" in capsys.readouterr().err
 
 
 def tiny_text_network(train_text=False):
