@@ -61,7 +61,7 @@ chromium:
 CFG_SCALE ?= 2
 # Retrain the book's checkpoints in data/checkpoints/ from scratch on the CPU (each records its time and metric);
 # `make checkpoint-NAME` retrains one. The latent models come after the autoencoder they are built on.
-CHECKPOINTS := fashion_classifier fashion_ddpm fashion_cfg fashion_vae fashion_ldm scenes_clip
+CHECKPOINTS := fashion_classifier fashion_ddpm fashion_cfg fashion_vae fashion_ldm scenes_clip scenes_ldm
 .PHONY: $(addprefix checkpoint-,$(CHECKPOINTS))
 checkpoints: $(addprefix checkpoint-,$(CHECKPOINTS))
 
@@ -89,6 +89,14 @@ checkpoint-fashion_ldm: $(STAMP) data
 checkpoint-scenes_clip: $(STAMP) data
 	$(PY) -m diffusion_lite train --recipe scenes-clip --out data/runs/scenes-clip --threads 2 --evaluate 1000 \
 		--export data/checkpoints/scenes_clip
+
+# The guidance scale at which the text-to-image checkpoint's prompt fidelity is recorded (chapter 10 sweeps it).
+SCENES_CFG_SCALE ?= 3
+# Text-to-image (chapter 10): a latent DDPM on fashion_vae, reading captions through scenes_clip's frozen text
+# encoder; retraining either means retraining this (it checks both SHA-256s). Its metric is prompt fidelity.
+checkpoint-scenes_ldm: $(STAMP) data
+	$(PY) -m diffusion_lite train --recipe scenes-ldm --out data/runs/scenes-ldm --threads 2 --evaluate 1000 \
+		--guidance-scale $(SCENES_CFG_SCALE) --export data/checkpoints/scenes_ldm
 
 download-data: $(STAMP)
 	$(PY) -m diffusion_lite data download

@@ -208,7 +208,7 @@ RECIPES = {
                          ddpm=DDPMConfig(prediction_type="v_prediction", schedule="cosine", sampling_schedule="linear",
                                          clip_x0=None, label_dropout=0.1),
                          latent=LatentConfig(image_size=56), text=TextConditioning(), dataset="scenes",
-                         train=TrainConfig(steps=9000, batch_size=64, lr=1e-3, warmup_steps=200, grad_clip=1.0,
+                         train=TrainConfig(steps=8000, batch_size=64, lr=1e-3, warmup_steps=200, grad_clip=1.0,
                                            ema_decay=0.9995, hflip=False)),
 }
 
