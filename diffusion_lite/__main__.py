@@ -6,8 +6,9 @@
                                               DIR/state.pt); writes DIR/model.safetensors + .json
     sample --checkpoint PATH --num N --out F.npz [--sampler ddpm|ddim|euler|heun|dpmpp_2m --steps S
            --eta E --seed K --cache-every N --last-t T --workers J --precision auto|bf16|float32]
-           [--label L|all --guidance-scale W]
-                                              (labels: class-conditional; w: the checkpoint's unless given)
+           [--label L|all | --prompt "a bag in the top left" | --prompts-file F] [--guidance-scale W]
+                                              (labels: class-conditional; prompts: text-to-image;
+                                              w: the checkpoint's unless given)
     reconstruct --checkpoint PATH --split test --num N --out F.npz
                                               an autoencoder's reconstructions of the first N images, in order
     evaluate F.npz                            FID/KID (book classifier features) against the test set, with the
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 from . import datasets
-from .generation import SAMPLE_BATCH, generate, reconstruct, sample_labels
+from .generation import SAMPLE_BATCH, generate, reconstruct, sample_labels, sample_prompts
 from .precision import PRECISIONS, autocast, cpu_name, describe, resolve
 from .samplers import STEPS
 
@@ -139,7 +140,7 @@ def _guidance_scale(requested: float | None, labels, metadata: dict) -> float:
     """The w to sample with: as asked, else the one the checkpoint was evaluated at (said aloud), else 1."""
     if labels is None:
         if requested is not None:
-            raise ValueError("--guidance-scale needs --label (a class, or 'all')")
+            raise ValueError("--guidance-scale needs --label (a class, or 'all') or a prompt")
         return 1.0
     if requested is not None:
         return requested
@@ -160,26 +161,35 @@ def _check_out(path: str) -> Path:
 
 
 def _sample(args) -> int:
-    from .checkpoints import load_ddpm
+    from .checkpoints import load_ddpm, tokenizer_of
     out = _check_out(args.out)
     if args.eta and args.sampler != "ddim":
         raise ValueError(f"--eta applies to --sampler ddim only, not {args.sampler}")
-    ddpm, _, metadata = load_ddpm(args.checkpoint)
-    labels = sample_labels(args.label, args.num, ddpm.network.config.num_classes)
-    guidance_scale = _guidance_scale(args.guidance_scale, labels, metadata)
     if args.float32 and args.precision not in ("auto", "float32"):
         raise ValueError(f"--float32 means --precision float32; it contradicts --precision {args.precision}")
+    ddpm, _, metadata = load_ddpm(args.checkpoint)
+    tokenizer = tokenizer_of(ddpm)
+    if tokenizer is not None and args.label is not None:
+        raise ValueError("--label is for class-conditional checkpoints; this one draws scenes from captions: "
+                         "give --prompt or --prompts-file")
+    captions = sample_prompts(args.prompt, args.prompts_file, args.num, tokenizer)
+    num = len(captions) if captions else args.num or 64
+    labels = (tokenizer.encode(captions) if captions else
+              sample_labels(args.label, num, ddpm.network.config.num_classes))
+    guidance_scale = _guidance_scale(args.guidance_scale, labels, metadata)
     precision = "float32" if args.float32 else args.precision
     print(describe(precision))
     t0 = time.perf_counter()
-    x = generate(ddpm, args.num, args.sampler, args.steps, args.seed, args.eta, args.batch_size,
+    x = generate(ddpm, num, args.sampler, args.steps, args.seed, args.eta, args.batch_size,
                  labels=labels, guidance_scale=guidance_scale, cache_every=args.cache_every, last_t=args.last_t,
                  precision=precision, workers=args.workers)
     arrays = {"images": datasets.from_model_range(x).numpy()}
-    if labels is not None:
+    if captions:
+        arrays["prompts"] = np.array(captions, dtype=str)  # a unicode array: loads with allow_pickle=False
+    elif labels is not None:
         arrays["labels"] = labels.numpy().astype(np.uint8)
     np.savez_compressed(out, **arrays)
-    print(f"wrote {args.num} images to {out} in {time.perf_counter() - t0:.1f} s")
+    print(f"wrote {num} images to {out} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -298,7 +308,7 @@ def main(argv=None) -> int:
                        help="class-conditional recipes: the w of the --evaluate samples (one per class in turn)")
     sample = commands.add_parser("sample", help="draw images from a checkpoint into an .npz")
     sample.add_argument("--checkpoint", required=True, help="PATH of PATH.safetensors + PATH.json")
-    sample.add_argument("--num", type=_at_least(1), default=64, help="images to draw (default: %(default)s)")
+    sample.add_argument("--num", type=_at_least(1), help="images to draw (default: 64)")
     sample.add_argument("--sampler", default="ddim", choices=tuple(STEPS), help="(default: %(default)s)")
     sample.add_argument("--steps", type=_at_least(1), default=50,
                         help="sampling steps, at most T (default: %(default)s)")
@@ -308,6 +318,10 @@ def main(argv=None) -> int:
                         help="the same seed gives the same images (default: %(default)s)")
     sample.add_argument("--label", help="class-conditional checkpoints: a class 0-9 for every image, or 'all' "
                                         "for the classes in turn")
+    sample.add_argument("--prompt", help="text-to-image checkpoints: the caption of every image, in the scenes' "
+                                         "grammar ('a bag in the top left and a sneaker in the bottom right')")
+    sample.add_argument("--prompts-file", help="text-to-image checkpoints: one image per non-empty line, each line a "
+                                               "caption")
     sample.add_argument("--guidance-scale", type=_non_negative("0 = unconditional, 1 = no guidance"),
                         help="classifier-free guidance w (1 = plain conditional, 0 = unconditional; default: the w "
                              "recorded in the checkpoint)")

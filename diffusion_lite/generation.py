@@ -6,6 +6,8 @@ N images are cut into batches, which generator each batch draws from, and the nu
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from .precision import autocast, resolve
@@ -90,6 +92,41 @@ def sample_labels(label: str | None, num: int, num_classes: int | None) -> torch
     if not label.isdigit() or int(label) >= num_classes:
         raise ValueError(f"--label must be an integer in [0, {num_classes - 1}] or 'all', got {label!r}")
     return torch.full((num,), int(label))
+
+
+def sample_prompts(prompt: str | None, prompts_file: str | None, num: int | None, tokenizer) -> list[str] | None:
+    """A caption request as N captions: `prompt` for all `num` images (64 by default), or one image per
+    non-empty line of `prompts_file`; each checked against the scenes' grammar before any work. `tokenizer`
+    is the model's (None for one that reads no text)."""
+    from .datasets import caption_items
+    if prompt is None and prompts_file is None:
+        if tokenizer is not None:
+            raise ValueError("this checkpoint draws scenes from captions: give --prompt \"a bag in the top left\" "
+                             "or --prompts-file FILE (one caption a line)")
+        return None
+    if tokenizer is None:
+        raise ValueError("--prompt and --prompts-file need a text-to-image checkpoint such as scenes_ldm; this one "
+                         "reads no text")
+    if prompt is not None and prompts_file is not None:
+        raise ValueError("give --prompt or --prompts-file, not both")
+    if prompts_file is not None:
+        if num is not None:
+            raise ValueError("--num does not apply with --prompts-file: it draws one image per non-empty line")
+        try:
+            captions = [line.strip() for line in Path(prompts_file).read_text().splitlines() if line.strip()]
+        except (FileNotFoundError, UnicodeDecodeError) as e:
+            raise ValueError(f"--prompts-file: cannot read {prompts_file!r} as text ({e})") from None
+        if not captions:
+            raise ValueError(f"--prompts-file {prompts_file} holds no caption: write one caption a line")
+    else:
+        captions = [prompt.strip()] * (64 if num is None else num)
+    for i, text in enumerate(captions):
+        try:
+            caption_items(text)
+        except ValueError as e:
+            where = f"line {i + 1} of {prompts_file}" if prompts_file else "--prompt"
+            raise ValueError(f"{where}: {e}") from None
+    return captions
 
 
 @torch.no_grad()

@@ -152,8 +152,8 @@ def image_quality(images: torch.Tensor, labels: torch.Tensor | None = None, seed
     feats, pred = classifier_outputs(model, to_model_range(images))
     ref, _ = classifier_outputs(model, to_model_range(test[torch.randperm(len(test), generator=g)[:n]]))
     real, _ = classifier_outputs(model, to_model_range(train[torch.randperm(len(train), generator=g)[:n]]))
-    kid, kid_sd = kernel_inception_distance(feats, ref, subset_size=min(1000, n // 2))
-    kid_floor, _ = kernel_inception_distance(real, ref, subset_size=min(1000, n // 2))
+    kid, kid_sd = kernel_inception_distance(feats, ref, subset_size=min(1000, max(2, n // 2)))
+    kid_floor, _ = kernel_inception_distance(real, ref, subset_size=min(1000, max(2, n // 2)))
     result = {"num_images": n, "fid": frechet_distance(feats, ref), "fid_floor": frechet_distance(real, ref),
               "kid": kid, "kid_sd": kid_sd, "kid_floor": kid_floor,
               "class_shares": [round(c / n, 3) for c in torch.bincount(pred, minlength=10).tolist()]}

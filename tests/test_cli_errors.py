@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from diffusion_lite.__main__ import main
-from diffusion_lite.checkpoints import Recipe, build_ddpm, save_model
+from diffusion_lite.checkpoints import Recipe, build_ddpm, build_model, save_model
 
 TINY = {"unet": {"channels": [16, 32]}, "ddpm": {"timesteps": 50}, "train": {"steps": 2, "batch_size": 4}}
 COND = {**TINY, "unet": {**TINY["unet"], "num_classes": 10}}
 CHECKPOINT = CONDITIONAL = None  # placeholders in the table, filled in by the `files` fixture
 
-# (command line with {ck} a checkpoint, {cond} a conditional one, {dir} a temporary folder; exit status;
+# (command line with {ck} a checkpoint, {cond} a conditional one, {text} a text-to-image one, {dir} a temporary folder;
 #  what the message must say)
 BAD = [
     # sample: the options
@@ -46,9 +46,27 @@ BAD = [
     ("sample --checkpoint {cond} --label 12 --out {dir}/x.npz", 1,
      "--label must be an integer in [0, 9] or 'all', got '12'"),
     ("sample --checkpoint {cond} --label shoe --out {dir}/x.npz", 1, "--label must be an integer in [0, 9] or 'all'"),
-    ("sample --checkpoint {cond} --guidance-scale 3 --out {dir}/x.npz", 1, "--guidance-scale needs --label"),
+    ("sample --checkpoint {ck} --guidance-scale 3 --out {dir}/x.npz", 1,
+     "--guidance-scale needs --label (a class, or 'all') or a prompt"),
     ("sample --checkpoint {cond} --label 1 --guidance-scale -2 --out {dir}/x.npz", 2,
      "argument --guidance-scale: must be a number >= 0 (0 = unconditional, 1 = no guidance), got '-2'"),
+    # sample: prompts, for a text-to-image checkpoint ({text}) and not for others
+    ("sample --checkpoint {text} --out {dir}/x.npz", 1, "this checkpoint draws scenes from captions: give --prompt"),
+    ("sample --checkpoint {text} --prompt hat --out {dir}/x.npz", 1,
+     "--prompt: 'hat' is not 'a NAME in the CELL'; a caption is 1 to 4 items"),
+    ("sample --checkpoint {text} --prompts-file {dir}/hats.txt --out {dir}/x.npz", 1,
+     "line 2 of {dir}/hats.txt: unknown item 'hat' in 'a hat in the top right'; NAME is one of t-shirt, trouser"),
+    ("sample --checkpoint {text} --prompts-file {dir}/blank.txt --out {dir}/x.npz", 1,
+     "--prompts-file {dir}/blank.txt holds no caption: write one caption a line"),
+    ("sample --checkpoint {text} --prompts-file {dir}/nofile.txt --out {dir}/x.npz", 1,
+     "--prompts-file: cannot read"),
+    ("sample --checkpoint {text} --prompts-file {dir}/hats.txt --num 3 --out {dir}/x.npz", 1,
+     "--num does not apply with --prompts-file: it draws one image per non-empty line"),
+    ("sample --checkpoint {text} --label 3 --out {dir}/x.npz", 1,
+     "--label is for class-conditional checkpoints; this one draws scenes from captions"),
+    ("sample --checkpoint {ck} --prompts-file {dir}/hats.txt --out {dir}/x.npz", 1,
+     "--prompt and --prompts-file need a text-to-image checkpoint such as scenes_ldm; this one reads no text"),
+    ("sample --checkpoint {cond} --prompt a --out {dir}/x.npz", 1, "--prompt and --prompts-file need a text-to-image"),
     # sample: the checkpoint files
     ("sample --checkpoint {dir}/missing --out {dir}/x.npz", 1,
      "a checkpoint is two files, missing.safetensors and missing.json"),
@@ -99,6 +117,12 @@ def files(tmp_path_factory):
     for name, config in (("ck", TINY), ("cond", COND)):
         recipe = Recipe.from_dict(config)
         save_model(build_ddpm(recipe), recipe, d / name)
+    text = Recipe.from_dict({"unet": {"in_channels": 4, "image_size": 14, "channels": [16, 32], "context_dim": 128,
+                                      "cross_attention_levels": [1]}, "ddpm": {"timesteps": 50},
+                             "latent": {"image_size": 56}, "text": {}, "dataset": "scenes"})
+    save_model(build_model(text), text, d / "text")
+    (d / "hats.txt").write_text("a bag in the top left\n\na hat in the top right\n")
+    (d / "blank.txt").write_text("\n  \n")
     good = (d / "ck.safetensors").read_bytes()
     (d / "truncated.safetensors").write_bytes(good[:1000])
     (d / "truncated.json").write_text((d / "ck.json").read_text())
@@ -128,7 +152,7 @@ def files(tmp_path_factory):
 @pytest.mark.parametrize("command, status, message", BAD, ids=[b[0].split(" --out")[0] for b in BAD])
 def test_bad_input_gets_one_clear_message(files, command, status, message, capsys):
     before = sorted(p.name for p in files.iterdir())
-    argv = command.format(ck=files / "ck", cond=files / "cond", dir=files).split()
+    argv = command.format(ck=files / "ck", cond=files / "cond", text=files / "text", dir=files).split()
     try:
         code = main(argv)
     except SystemExit as e:  # argparse's own errors

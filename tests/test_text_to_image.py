@@ -90,3 +90,26 @@ def test_a_text_recipe_needs_scenes_and_a_clip_checkpoint():
         Recipe.from_dict({**TINY, "text": {"model": "x"}})
     with pytest.raises(ValueError, match="text.encoder must name a text encoder checkpoint; .*fashion_vae is a vae"):
         build_model(Recipe.from_dict({**TINY, "text": {"encoder": "data/checkpoints/fashion_vae"}}))
+
+
+def test_sample_a_prompt_from_the_command_line_and_evaluate_it(trained, capsys):
+    """`sample --prompt` writes uint8 (N, 56, 56) scenes and their prompts as a unicode array (no pickle), at the
+    guidance scale the checkpoint recorded, said aloud; `--prompts-file` draws one scene per non-empty line;
+    `evaluate` reads either and reports prompt fidelity beside its ceiling."""
+    import numpy as np
+    out = trained / "scenes.npz"
+    assert main(["sample", "--checkpoint", str(trained / "run" / "model"), "--prompt", PROMPT, "--num", "3",
+                 "--sampler", "dpmpp_2m", "--steps", "3", "--out", str(out)]) == 0
+    assert "guidance scale w = 2, the one this checkpoint was evaluated at" in capsys.readouterr().out
+    with np.load(out, allow_pickle=False) as f:
+        assert f["images"].dtype == np.uint8 and f["images"].shape == (3, 56, 56)
+        assert f["prompts"].dtype.kind == "U" and list(f["prompts"]) == [PROMPT] * 3 and "labels" not in f
+    (trained / "prompts.txt").write_text(f"a coat in the top right\n\n{PROMPT}\n")
+    assert main(["sample", "--checkpoint", str(trained / "run" / "model"), "--prompts-file",
+                 str(trained / "prompts.txt"), "--steps", "3", "--guidance-scale", "1", "--out", str(out)]) == 0
+    with np.load(out, allow_pickle=False) as f:
+        assert list(f["prompts"]) == ["a coat in the top right", PROMPT] and len(f["images"]) == 2
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["generated"]["num_scenes"] == 2 and report["ceiling"]["num_scenes"] == 2
