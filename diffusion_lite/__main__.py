@@ -105,8 +105,9 @@ def _train(args) -> int:
 
 def _evaluate_stored(path: Path, num: int, guidance_scale: float) -> dict:
     """The held-out loss and the metrics of `num` images from a stored checkpoint: DDIM-50 samples of a
-    diffusion model (one per class in turn for a conditional one), reconstructions of the first `num`
-    test images by an autoencoder (with their PSNR), or caption retrieval on `num` test scenes."""
+    diffusion model (one per class in turn for a conditional one), DPM-Solver++-20 scenes for `num` test
+    captions from a text-to-image model (prompt fidelity beside real scenes'), reconstructions of the first
+    `num` test images by an autoencoder (with their PSNR), or caption retrieval on `num` test scenes."""
     from .checkpoints import load_model, tokenizer_of
     from .metrics import caption_retrieval, heldout_loss, image_quality, prompt_fidelity, prompt_fidelity_ceiling, psnr
     model, recipe, _ = load_model(path)
@@ -305,7 +306,8 @@ def main(argv=None) -> int:
                        help="override the recipe's number format (auto: bfloat16 autocast where the CPU computes it "
                             "natively, float32 elsewhere; bf16; float32)")
     train.add_argument("--guidance-scale", type=_non_negative("0 = unconditional, 1 = no guidance"), default=1.0,
-                       help="class-conditional recipes: the w of the --evaluate samples (one per class in turn)")
+                       help="class- or text-conditional recipes: the w of the --evaluate samples (one per class in "
+                            "turn, or one scene per test caption)")
     sample = commands.add_parser("sample", help="draw images from a checkpoint into an .npz")
     sample.add_argument("--checkpoint", required=True, help="PATH of PATH.safetensors + PATH.json")
     sample.add_argument("--num", type=_at_least(1), help="images to draw (default: 64)")

@@ -63,6 +63,14 @@ def test_headline_row_matches_the_checkpoint_metadata(stem):
         for kind in ("class", "cell", "swap"):
             assert number(rf"{kind} ([\d.]+) %", quality) == round(100 * m[kind], 1), kind
         return
+    if "prompt" in m:  # text-to-image: prompt fidelity of scenes for 1,000 test captions, against real scenes
+        assert m["num_scenes"] == 1000 and m["sampler"] == "dpmpp_2m"
+        assert number(r"prompt fidelity ([\d.]+) against", quality) == round(m["prompt"], 2)
+        assert number(r"a ceiling of ([\d.]+)", quality) == round(m["ceiling"]["prompt"], 2)
+        assert number(r"held-out pairs ([\d.]+)", quality) == round(m["held_out_item"], 2)
+        assert f"with DPM-Solver++-{m['steps']}" in timing and number(r"w = ([\d.]+)", timing) == m["guidance_scale"]
+        assert number(r"^(\d+) s ", timing) == round(m["sample_seconds"])
+        return
     assert m["num_images"] == 1000
     if "reconstructed" in m:  # an autoencoder: the first 1,000 test images, reconstructed
         assert number(r"rFID ([\d.]+)", quality) == round(m["fid"], 1)
