@@ -27,3 +27,11 @@ def close(a, b, rel: float = 1e-3, abs_: float = 0.0) -> bool:
         return math.isclose(float(a), float(b), rel_tol=rel, abs_tol=abs_)
     except (TypeError, ValueError):
         return False
+
+
+def as_int_tuple(answer):
+    """The answer as a tuple of ints, or None if it is not a sequence of integers."""
+    try:
+        return tuple(int(a) for a in answer)
+    except (TypeError, ValueError):
+        return None

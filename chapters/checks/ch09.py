@@ -10,7 +10,7 @@ from torch import nn
 
 from diffusion_lite.attention import CrossAttention
 
-from . import close, unanswered, verdict
+from . import as_int_tuple, close, unanswered, verdict
 
 # Exercise 1: what a sequence-first nn.MultiheadAttention makes of a batch-first query.
 QUERY_SHAPE = (8, 49, 64)
@@ -18,13 +18,6 @@ QUERY_SHAPE = (8, 49, 64)
 BATCH, HEADS, LENGTH, SIDE, CHANNELS = 2, 4, 32, 14, 64
 # Exercise 3: the multiply-adds of QKᵀ per image for a SIDE3×SIDE3 map, C3 channels and L3 tokens.
 SIDE3, C3, L3 = 7, 64, 32
-
-
-def _as_tuple(answer):
-    try:
-        return tuple(int(a) for a in answer)
-    except (TypeError, ValueError):
-        return None
 
 
 def check_seed_batches(answer) -> bool:
@@ -36,9 +29,9 @@ def check_seed_batches(answer) -> bool:
     _, weights = mha(q, q, q)  # (batch as it reads it, target length, source length)
     right = (weights.shape[0], weights.shape[1])
     hint = "Without batch_first it reads (sequence, batch, features): which axis is the batch?"
-    if _as_tuple(answer) == right[::-1]:
+    if as_int_tuple(answer) == right[::-1]:
         hint = "That is what was meant; it reads the first axis as the sequence and the second as the batch."
-    return verdict(_as_tuple(answer) == right, f"{right}: every pixel position is its own problem, attending "
+    return verdict(as_int_tuple(answer) == right, f"{right}: every pixel position is its own problem, attending "
                    f"across the {right[1]} images of the batch.", hint)
 
 
@@ -51,7 +44,7 @@ def check_attention_weights_shape(answer) -> bool:
     attn(torch.zeros(BATCH, SIDE * SIDE, CHANNELS), torch.zeros(BATCH, LENGTH, CHANNELS))
     right = tuple(attn.weights.shape)
     hint = "One weight per (image, head, query position, key token); the positions are the flattened map."
-    return verdict(_as_tuple(answer) == right, f"{right}: a softmax over the {LENGTH} tokens for each of the "
+    return verdict(as_int_tuple(answer) == right, f"{right}: a softmax over the {LENGTH} tokens for each of the "
                    f"{SIDE * SIDE} positions, per head.", hint)
 
 

@@ -10,7 +10,7 @@ from diffusion_lite.datasets import parse_caption
 from diffusion_lite.metrics import CHECKPOINT_DIR
 from diffusion_lite.samplers import network_calls
 
-from . import unanswered, verdict
+from . import as_int_tuple, unanswered, verdict
 
 # Exercise 1: the latent shape of a SCENE_SIDE × SCENE_SIDE scene through fashion_vae.
 SCENE_SIDE = 56
@@ -20,13 +20,6 @@ CAPTION = "a sneaker in the bottom right and a bag in the top left"
 SAMPLER, STEPS, W = "dpmpp_2m", 20, 3.0
 
 
-def _as_tuple(answer):
-    try:
-        return tuple(int(a) for a in answer)
-    except (TypeError, ValueError):
-        return None
-
-
 def check_latent_shape(answer) -> bool:
     """The autoencoder's latent_shape for the scene's size, read from its stored config."""
     if unanswered(answer):
@@ -34,7 +27,7 @@ def check_latent_shape(answer) -> bool:
     vae, _, _ = load_model(CHECKPOINT_DIR / "fashion_vae")
     right = tuple(vae.config.latent_shape(SCENE_SIDE, SCENE_SIDE))
     hint = "The autoencoder halves each side twice and keeps 4 channels: (C, H/4, W/4)."
-    return verdict(_as_tuple(answer) == right, f"{right}: {right[0] * right[1] * right[2]:,} numbers for "
+    return verdict(as_int_tuple(answer) == right, f"{right}: {right[0] * right[1] * right[2]:,} numbers for "
                    f"{SCENE_SIDE * SCENE_SIDE:,} pixels, and the UNet diffuses those.", hint)
 
 
@@ -45,7 +38,7 @@ def check_layout(answer) -> bool:
     right = tuple(parse_caption(CAPTION).tolist())
     hint = ("Cells in reading order: top left, top right, bottom left, bottom right; class ids as in "
             "datasets.SCENE_NAMES; the order of the items in the caption does not matter.")
-    return verdict(_as_tuple(answer) == right, f"{right}: prompt fidelity asks the classifier for these classes "
+    return verdict(as_int_tuple(answer) == right, f"{right}: prompt fidelity asks the classifier for these classes "
                    "in these cells, and for nothing in the others.", hint)
 
 
