@@ -135,7 +135,9 @@ def test_the_stored_workers_timings_interleave_the_four_settings():
     ("recipe_search", ["--variants", "add-60", "--samplers", "ddim-x"],
      "--samplers takes SAMPLER-STEPS with SAMPLER one of ddpm, ddim, euler, heun, dpmpp_2m, got 'ddim-x'"),
     ("vae_sweep", ["--variants", "nope"], "invalid choice: 'nope'"),
-    ("vae_sweep", ["--steps", "0"], "--steps and --threads must be >= 1 and --num in [2, 10000]"),
+    ("vae_sweep", ["--num", "1"], "--threads must be >= 1 and --num in [2, 10000]"),
+    ("vae_sweep", ["--sweep", "full", "--variants", "beta1e-2-c4"], "the full sweep's variants are beta1e-4-c4, "),
+    ("vae_sweep", ["--checkpoint", "data/checkpoints/fashion_ldm"], "is a ldm checkpoint, not an autoencoder"),
 ])
 def test_bad_arguments_are_refused_with_what_is_allowed(script, argv, message, monkeypatch, capsys):
     module = load_script(script)
@@ -160,11 +162,14 @@ def test_print_recipe_gives_the_cli_the_variants_recipe(monkeypatch, capsys, tmp
 
 def test_the_stored_vae_sweep_matches_its_variants_and_measures_the_rate_falling_as_beta_grows():
     sweep = load_script("vae_sweep")
-    results = json.loads((ROOT / "benchmarks/results/vae_sweep.json").read_text())
+    steps, names, path = sweep.SWEEPS["short"]
+    results = json.loads((ROOT / path).read_text())
     runs = results["variants"]
-    assert list(runs) == list(sweep.VARIANTS) and results["steps"] == sweep.STEPS and results["num_images"] == 1000
-    for name, (kl_weight, channels) in sweep.VARIANTS.items():
+    assert list(runs) == list(names) and results["steps"] == steps == sweep.STEPS and results["num_images"] == 1000
+    for name in names:
+        kl_weight, channels, norm = sweep.VARIANTS[name]
         r = runs[name]
+        assert norm == "channel"
         assert (r["kl_weight"], r["latent_channels"], r["steps"]) == (kl_weight, channels, sweep.STEPS), name
         assert sweep.variant_recipe(name, sweep.STEPS).vae.latent_shape(28, 28) == (channels, 7, 7)
         assert (r["latent_numbers"], r["pixels"], len(r["latent_channel_std"])) == (channels * 49, 784, channels)
@@ -183,3 +188,4 @@ def test_the_stored_vae_sweep_matches_its_variants_and_measures_the_rate_falling
     assert widths[0]["kl_per_latent_number"] > widths[1]["kl_per_latent_number"] > widths[2]["kl_per_latent_number"]
     per_image = [r["kl_per_image"] for r in widths]
     assert max(per_image) < 1.25 * min(per_image)
+
