@@ -108,22 +108,32 @@ class TransformerBlock(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim))
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, context_mask: torch.Tensor | None = None,
-                self_mask: torch.Tensor | None = None) -> torch.Tensor:
+                self_mask: torch.Tensor | None = None, query_position: torch.Tensor | None = None) -> torch.Tensor:
+        """`query_position` (1, N, dim), when given, is added to the cross-attention's queries only: keys,
+        values and the residual stream do not carry it."""
         x = x + self.attn1(self.norm1(x), context_mask=self_mask)  # (B, N, dim)
         if self.attn2 is not None:
             if context is None:
                 raise ValueError("this block cross-attends: pass context (B, L, context_dim)")
-            x = x + self.attn2(self.norm2(x), context, context_mask)
+            query = self.norm2(x) if query_position is None else self.norm2(x) + query_position
+            x = x + self.attn2(query, context, context_mask)
         return x + self.mlp(self.norm3(x))
 
 
 class SpatialTransformer(nn.Module):
     """A feature map's pixels as tokens through a `TransformerBlock` that cross-attends to `context`:
     GroupNorm, 1×1 conv in, (B, C, H, W) → (B, H·W, C), the block, back, 1×1 conv out (zero-initialised,
-    so the module starts as the identity), plus the input (Rombach et al. 2022, App. G)."""
+    so the module starts as the identity), plus the input (Rombach et al. 2022, App. G).
 
-    def __init__(self, channels: int, context_dim: int, num_heads: int = 4, num_groups: int = 8):
+    With `positions` = H·W, a learned embedding of each position (1, H·W, C), initialised small and random as
+    ViT's (Dosovitskiy et al. 2021), is added to the cross-attention's queries: a 3×3 convolution sees where
+    it is only through the zero padding at the border, so without it a query in the middle of a cell cannot
+    tell which cell it is in."""
+
+    def __init__(self, channels: int, context_dim: int, num_heads: int = 4, num_groups: int = 8,
+                 positions: int | None = None):
         super().__init__()
+        self.position = None if positions is None else nn.Parameter(0.02 * torch.randn(1, positions, channels))
         self.norm = nn.GroupNorm(num_groups, channels)
         self.proj_in = nn.Conv2d(channels, channels, 1)
         self.block = TransformerBlock(channels, context_dim, num_heads)
@@ -134,6 +144,9 @@ class SpatialTransformer(nn.Module):
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
                 context_mask: torch.Tensor | None = None) -> torch.Tensor:
         b, c, h, w = x.shape
+        if self.position is not None and self.position.shape[1] != h * w:
+            raise ValueError(f"this block has a position embedding for {self.position.shape[1]} positions; "
+                             f"got a {h}×{w} map")
         tokens = self.proj_in(self.norm(x)).view(b, c, h * w).transpose(1, 2)  # (B, HW, C)
-        tokens = self.block(tokens, context, context_mask)
+        tokens = self.block(tokens, context, context_mask, query_position=self.position)
         return x + self.proj_out(tokens.transpose(1, 2).reshape(b, c, h, w))

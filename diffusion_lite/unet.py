@@ -42,6 +42,8 @@ class UNetConfig:
     context_dim: int | None = None  # text-conditional when set: the width D of the context tokens (B, L, D)
     cross_attention_levels: tuple = ()  # levels with a SpatialTransformer (self- and cross-attention) after
     #                                     each block; with context_dim, the middle's attention cross-attends too
+    query_position: bool = False  # with context_dim: a learned embedding of each position added to the queries
+    #                               of every cross-attention, so a query can tell where it is (issue 33)
     dropout: float = 0.0
     skip: str = "concat"  # how the up path takes the down path's features: "concat" (Ronneberger) or "add"
     extra: dict = field(default_factory=dict)  # free-form notes kept with the config (e.g. a recipe name)
@@ -66,8 +68,9 @@ class UNetConfig:
         if any(not 0 <= i < levels for i in self.attention_levels + self.cross_attention_levels):
             raise ValueError(f"attention_levels and cross_attention_levels must be in [0, {levels - 1}], got "
                              f"{self.attention_levels} and {self.cross_attention_levels}")
-        if self.cross_attention_levels and not self.context_dim:
-            raise ValueError("cross_attention_levels need context_dim, the width of the tokens to attend to")
+        if (self.cross_attention_levels or self.query_position) and not self.context_dim:
+            raise ValueError("cross_attention_levels and query_position need context_dim, the width of the "
+                             "tokens to attend to")
 
     @property
     def divisor(self) -> int:
@@ -107,7 +110,9 @@ def attention_block(channels: int, level: int | None, cfg: UNetConfig) -> nn.Mod
     cross-attends to text, self-attention where asked, else nothing."""
     middle = level is None and cfg.mid_attention
     if cfg.context_dim and (middle or level in cfg.cross_attention_levels):
-        return SpatialTransformer(channels, cfg.context_dim, cfg.num_heads, cfg.num_groups)
+        side = cfg.image_size // cfg.patch_size // 2 ** (len(cfg.channels) - 1 if level is None else level)
+        return SpatialTransformer(channels, cfg.context_dim, cfg.num_heads, cfg.num_groups,
+                                  side * side if cfg.query_position else None)
     if middle or level in cfg.attention_levels:
         return SelfAttention2d(channels, cfg.num_heads, cfg.num_groups)
     return nn.Identity()

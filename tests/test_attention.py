@@ -98,7 +98,7 @@ def test_unet_cross_attends_where_asked_and_checks_its_context():
         net(x, t, context=torch.randn(3, 6, 8), context_mask=mask)
     with pytest.raises(ValueError, match="no cross-attention"):
         UNet(UNetConfig(image_size=16, channels=(32, 64)))(x, t, context=context, context_mask=mask)
-    with pytest.raises(ValueError, match="cross_attention_levels need context_dim"):
+    with pytest.raises(ValueError, match="cross_attention_levels and query_position need context_dim"):
         UNetConfig(cross_attention_levels=(1,))
     with pytest.raises(ValueError, match="must be in \\[0, 1\\]"):
         text_unet(cross_attention_levels=(2,))
@@ -109,3 +109,36 @@ def test_a_unet_without_text_keeps_its_modules_and_parameter_names():
     assert UNetConfig.from_json(cfg.to_json()) == cfg
     names = set(UNet(cfg).state_dict())
     assert not any("block" in n or "proj_in" in n for n in names) and "mid_attn.qkv.weight" in names
+
+
+def test_a_query_position_embedding_tells_identical_features_apart_and_reaches_only_the_queries():
+    torch.manual_seed(0)
+    context, mask = torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.bool)
+    x = torch.randn(2, 32, 1, 1).expand(2, 32, 4, 4).contiguous()  # the same features at all 16 positions
+    for positions in (None, 16):
+        block = SpatialTransformer(32, 16, num_heads=4, positions=positions)
+        nn.init.normal_(block.proj_out.weight)  # past the zero init, so the block's output shows
+        out = block(x, context, mask).flatten(2)  # (2, 32, 16)
+        spread = (out - out[..., :1]).abs().amax()
+        assert (spread < 1e-5) if positions is None else (spread > 1e-2)  # convolution-free: only it can tell
+    # added to the cross-attention's queries only: the block equals its parts with norm2(x) + position as query
+    tokens = block.proj_in(block.norm(x)).flatten(2).transpose(1, 2)
+    b = block.block
+    h = tokens + b.attn1(b.norm1(tokens))
+    h = h + b.attn2(b.norm2(h) + block.position, context, mask)
+    h = h + b.mlp(b.norm3(h))
+    expected = x + block.proj_out(h.transpose(1, 2).reshape(2, 32, 4, 4))
+    assert torch.allclose(block(x, context, mask), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="position embedding for 16 positions; got a 8×8 map"):
+        block(torch.randn(2, 32, 8, 8), context, mask)
+
+
+def test_query_position_gives_every_cross_attention_of_the_unet_its_own_positions():
+    cfg = UNetConfig(in_channels=4, image_size=14, channels=(64, 128), skip="add", context_dim=16,
+                     cross_attention_levels=(1,), query_position=True)
+    blocks = [m for m in UNet(cfg).modules() if isinstance(m, SpatialTransformer)]
+    assert len(blocks) == 3 and all(m.position.shape == (1, 49, 128) for m in blocks)  # 7×7: level 1, middle
+    assert all(m.position is None for m in UNet(UNetConfig(**{**cfg.__dict__, "query_position": False})).modules()
+               if isinstance(m, SpatialTransformer))
+    with pytest.raises(ValueError, match="query_position need context_dim"):
+        UNetConfig(query_position=True)
