@@ -8,6 +8,7 @@ saving, resuming and training M more.
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import os
 import time
@@ -82,11 +83,22 @@ class Trainer:
         self.opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.step, self.losses, self.seconds = 0, [], 0.0
+        self._digest = None
+
+    def data_digest(self) -> str:
+        """SHA-256 of the training examples and labels, saved with the state: a run resumes on the same data
+        only (a latent model's latents change with its autoencoder, a text model's tokens with its encoder)."""
+        if self._digest is None:
+            digest = hashlib.sha256()
+            for tensor in (self.data, self.labels) if self.labels is not None else (self.data,):
+                digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            self._digest = digest.hexdigest()
+        return self._digest
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
                 "generator": self.generator.get_state(), "step": self.step, "losses": self.losses,
-                "seconds": self.seconds, "train_config": asdict(self.cfg)}
+                "seconds": self.seconds, "train_config": asdict(self.cfg), "data": self.data_digest()}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -139,8 +151,15 @@ class Trainer:
 
     @classmethod
     def resume(cls, checkpoint: Path | str, model, data, cfg: TrainConfig, labels=None) -> "Trainer":
-        """A Trainer restored from `checkpoint` if it exists, or a fresh one."""
+        """A Trainer restored from `checkpoint` if it exists, or a fresh one. A checkpoint saved by a run on
+        other data (`data_digest`) is refused, not continued on this data."""
         trainer = cls(model, data, cfg, labels)
         if Path(checkpoint).exists():
-            trainer.load_state_dict(torch.load(checkpoint, weights_only=False))
+            state = torch.load(checkpoint, weights_only=False)
+            if state.get("data", trainer.data_digest()) != trainer.data_digest():  # states before it: no digest
+                raise ValueError(f"{checkpoint} was saved by a run on other data (SHA-256 {state['data'][:12]}…, "
+                                 f"this data {trainer.data_digest()[:12]}…): if the model's autoencoder or text "
+                                 "encoder was retrained since, its latents or tokens changed. Delete it to train "
+                                 "from scratch, or train into another --out folder")
+            trainer.load_state_dict(state)
         return trainer

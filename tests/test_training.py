@@ -58,3 +58,13 @@ def test_nan_loss_stops_with_a_clear_message():
 def test_bad_config():
     with pytest.raises(ValueError, match="ema_decay in \\[0, 1\\)"):
         TrainConfig(ema_decay=1.0)
+
+
+def test_a_run_saved_on_other_data_is_refused_not_resumed(tmp_path):
+    cfg = TrainConfig(steps=4, batch_size=16, warmup_steps=1, checkpoint_every=2)
+    make(cfg).train(until=2, checkpoint=tmp_path / "state.pt", progress=False)
+    data = toy_2d("two_moons", 512)
+    same = Trainer.resume(tmp_path / "state.pt", DDPM(MLPDenoiser(hidden=32, num_blocks=1), 100), data, cfg)
+    assert same.step == 2 and torch.load(tmp_path / "state.pt", weights_only=False)["data"] == same.data_digest()
+    with pytest.raises(ValueError, match="saved by a run on other data .*Delete it to train from scratch"):
+        Trainer.resume(tmp_path / "state.pt", DDPM(MLPDenoiser(hidden=32, num_blocks=1), 100), data * 1.01, cfg)
