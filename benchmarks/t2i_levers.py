@@ -15,8 +15,8 @@ by number of items, items at held-out (class, cell) pairs, empty cells, item FID
 training images/s, and the seconds those scenes took, scaled to 1,000.
 
 Each arm writes benchmarks/results/t2i_levers/ARM.json as soon as it finishes, and a rerun skips the arms
-that have one (--force retrains them), so a stopped session loses one arm at most. benchmarks/RESULTS.md,
-"Binding words to places", has the table; chapter 10 reads the files.
+that have one (--force retrains them), so a stopped session loses one arm at most; the table of every
+arm with a result is printed at the end.
 """
 import argparse
 import json

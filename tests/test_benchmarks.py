@@ -192,6 +192,30 @@ def test_the_stored_vae_sweep_matches_its_variants_and_measures_the_rate_falling
     assert max(per_image) < 1.25 * min(per_image)
 
 
+def test_the_full_vae_sweep_is_the_recipe_at_its_length_and_its_stored_variant_is_the_books_checkpoint():
+    sweep = load_script("vae_sweep")
+    steps, names, path = sweep.SWEEPS["full"]
+    results = json.loads((ROOT / path).read_text())
+    runs = results["variants"]
+    assert steps == get_recipe("fashion-vae").train.steps and results["steps"] == steps
+    assert list(runs) == [n for n in names if n in runs] and {"beta1e-4-c4", "beta5e-7-c4"} <= set(runs)
+    for name, r in runs.items():
+        assert (r["kl_weight"], r["latent_channels"], r["norm"]) == sweep.VARIANTS[name] and r["steps"] == steps
+        assert r["fid"] > 0 and r["scene_item_fid"] > r["scene_item_fid_floor"] > 0 and 0 < r["scene_prompt"] <= 1
+        assert r["scaling_factor"] == pytest.approx(1 / r["latent_std"], rel=0.05), name
+        if r["norm"] == "channel":  # a local code: the cells' latents away from the seams
+            assert r["interior_gap"] < r["seam_gap"] / 5, name
+    # the book's autoencoder is the variant of its recipe, and the sweep measured it as train --evaluate did
+    book, recipe, metadata = sweep.load_model(ROOT / "data/checkpoints/fashion_vae")
+    assert sweep.stored_variant(ROOT / "data/checkpoints/fashion_vae", steps)[0] == "beta5e-7-c4"
+    assert runs["beta5e-7-c4"]["fid"] == pytest.approx(metadata["metrics"]["fid"], abs=0.01)
+    assert runs["beta5e-7-c4"]["fid"] < runs["beta1e-4-c4"]["fid"] / 1.5  # the KL weight was the cause
+    with pytest.raises(ValueError, match="no variant's recipe at 400 steps"):
+        sweep.stored_variant(ROOT / "data/checkpoints/fashion_vae", 400)
+    with pytest.raises(ValueError, match="not an autoencoder"):
+        sweep.stored_variant(ROOT / "data/checkpoints/fashion_ldm", steps)
+
+
 def test_each_t2i_lever_arm_is_the_text_to_image_recipe_with_one_change():
     levers = load_script("t2i_levers")
     base = get_recipe("scenes-ldm").to_dict()
