@@ -80,7 +80,8 @@ checkpoint-fashion_vae: $(STAMP) data
 	$(PY) -m diffusion_lite train --recipe fashion-vae --out data/runs/fashion-vae --threads 2 --evaluate 1000 \
 		--export data/checkpoints/fashion_vae
 
-# On the autoencoder above: retraining fashion_vae means retraining fashion_ldm (it checks the SHA-256).
+# On the autoencoder above: retraining fashion_vae means retraining fashion_ldm (it checks the SHA-256). A run
+# folder data/runs/NAME left from training on the old autoencoder is refused, not resumed: delete it first.
 checkpoint-fashion_ldm: $(STAMP) data
 	$(PY) -m diffusion_lite train --recipe fashion-ldm --out data/runs/fashion-ldm --threads 2 --evaluate 1000 \
 		--export data/checkpoints/fashion_ldm

@@ -9,7 +9,7 @@ Each variant is the recipe `fashion-vae` (chapter 07) with β = `VAEConfig.kl_we
 fashion-vae --steps N` trains it (the package's `Trainer`, the recipe's seed, optimiser, 200 warm-up steps and
 cosine decay over the N steps). The short sweep (`vae_sweep.json`) trains five variants 400 steps of 128
 (3–4 minutes each on 2 threads); the full one (`vae_sweep_full.json`) trains β ∈ {1e-4, 5e-7, 0} and GroupNorm
-for the recipe's whole length (15–18 minutes each). A stored checkpoint trained by such a recipe can be
+for the recipe's whole length (15–22 minutes each). A stored checkpoint trained by such a recipe can be
 measured instead of trained again (`--checkpoint PATH`: the book's `fashion_vae` is `beta5e-7-c4`, the one
 before 2026-12-07 `beta1e-4-c4`). Each model's EMA weights are stored in float16 and loaded back, with the
 scaling factor of 10,000 training latents, as `train` stores them; then, on the first 1,000 test images:
@@ -93,8 +93,8 @@ def train_variant(name: str, steps: int, x: torch.Tensor, folder: Path) -> dict:
 
 
 def stored_variant(path: str, steps: int) -> tuple[str, dict]:
-    """A checkpoint trained by a variant's recipe for `steps`: (its variant's name, what `train_variant` returns,
-    its training numbers from the checkpoint's metadata), or a ValueError naming what differs."""
+    """A stored autoencoder trained by a variant's recipe for `steps`: (the variant's name, a dict like
+    `train_variant`'s with the training numbers from the checkpoint's metadata), or a ValueError saying why not."""
     description = Path(path).with_suffix(".json")
     if not description.is_file():
         raise ValueError(f"no checkpoint {description}")
@@ -112,7 +112,7 @@ def stored_variant(path: str, steps: int) -> tuple[str, dict]:
                      "images_per_second": metadata["images_per_second"],
                      "params": sum(p.numel() for p in vae.parameters()),
                      "final_loss_mean_100": metadata["final_loss_mean_100"],
-                     "trained_on": metadata.get("machine", "not recorded")}
+                     "trained_on": metadata.get("cpu", "not recorded")}
 
 
 @torch.no_grad()

@@ -547,11 +547,13 @@ for name, r in full_runs.items():
     print(f"{name:18s} {r['kl_weight']:6.0e} {r['norm']:>7s} {r['images_per_second']:5.0f} {r['psnr']:5.2f} "
           f"{r['fid']:5.1f} {r['fid'] / r['fid_floor']:6.2f}× {r['kl_per_latent_number']:9.3f} "
           f"{r['posterior_sigma_mean']:6.3f} {r['seam_gap']:5.2f} {r['interior_gap']:8.3f} "
-          f"{r['scene_item_fid']:7.1f} ({r['scene_item_fid'] / r['scene_item_fid_floor']:.1f}×) {r['scene_prompt']:6.3f}")
+          f"{r['scene_item_fid']:7.1f} ({r['scene_item_fid'] / r['scene_item_fid_floor']:.1f}×) "
+          f"{r['scene_prompt']:6.3f}")
 fig, ax = plt.subplots(figsize=(8, 3.2))
 names = list(full_runs)
-for k, (key, floor_key, label) in enumerate((("fid", "fid_floor", "rFID, 1,000 test images"),
-                                             ("scene_item_fid", "scene_item_fid_floor", "FID of reconstructed scene items"))):
+bars = (("fid", "fid_floor", "rFID, 1,000 test images"),
+        ("scene_item_fid", "scene_item_fid_floor", "FID of reconstructed scene items"))
+for k, (key, floor_key, label) in enumerate(bars):
     ratios = [full_runs[n][key] / full_runs[n][floor_key] for n in names]
     ax.bar([i + 0.38 * (k - 0.5) for i in range(len(names))], ratios, width=0.38, label=label, color=f"C{k}")
 ax.axhline(1, color="k", lw=1, label="the real-vs-real floor")
@@ -733,8 +735,8 @@ check_latent_shape(answer);
 #   back at about 27 dB PSNR. Its reconstructions are recognisably the same garments, but the detail a
 #   196-number code loses is visible to the book's classifier: their rFID is about 1.6 times the
 #   real-vs-real floor. It was 2.8 times with a KL weight that, summed over the latent's numbers, weighed
-#   196 times more than intended; GroupNorm in place of the per-position norm bought nothing. Being local, it encodes a picture of four cells as the four cells' latents away
-#   from the seams.
+#   196 times more than intended; GroupNorm in place of the per-position norm bought nothing. Being
+#   local, it encodes a picture of four cells as the four cells' latents away from the seams.
 # - The scaling factor gives the latents unit variance, the scale the forward process assumes.
 # - Its prior samples are not garments: generating is left to a diffusion model on the latents.
 #   `LatentDDPM` trains the unchanged DDPM on them and decodes its samples; every sampler and tool of
