@@ -575,7 +575,8 @@ assert book["fid"] < group["fid"] and book["interior_gap"] < group["interior_gap
 # every latent model in this book and the next chapters moved with it. The code pays in rate, 5.4 nats
 # per latent number instead of 1.3, and its posteriors become nearly points (σ ≈ 0.013 instead of 0.38):
 # the prior samples above show what that costs a VAE as a generator, and latent diffusion does not mind,
-# since it learns the distribution of the means whatever its shape.
+# since it learns the distribution of the means whatever its shape. Dropping the KL term altogether
+# (β = 0) buys nothing more: rFID 16.6, the posteriors' σ collapsing to 0.004.
 #
 # **The norm.** GroupNorm reconstructs no better (rFID 17.1), trains a little slower, and makes the code
 # non-local: away from the seams a scene's latent differs from its cells' by 0.08 of the latents' std, 7×
