@@ -91,7 +91,7 @@ class Trainer:
         if self._digest is None:
             digest = hashlib.sha256()
             for tensor in (self.data, self.labels) if self.labels is not None else (self.data,):
-                digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+                digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy())  # its buffer, no copy
             self._digest = digest.hexdigest()
         return self._digest
 
