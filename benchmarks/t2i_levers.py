@@ -81,17 +81,18 @@ class Scenes:
 
     def __init__(self, num: int):
         self.images, captions, _ = datasets.scenes("train", num, seed=get_recipe("scenes-ldm").train.seed)
-        self.captions, self._latents = captions, None
+        self.captions, self._latents = captions, {}  # by autoencoder and size: every arm here shares one
 
     def data(self, model, recipe: Recipe) -> tuple[torch.Tensor, torch.Tensor]:
         labels = tokenizer_of(model).encode(self.captions).long()
         x = datasets.to_model_range(self.images)
         if recipe.kind != "ldm":
             return x, labels
-        if self._latents is None:
+        key = (recipe.latent.vae, recipe.latent.image_size)
+        if key not in self._latents:
             with autocast(recipe.train.precision):
-                self._latents = model.encode(x).float()
-        return self._latents, labels
+                self._latents[key] = model.encode(x).float()
+        return self._latents[key], labels
 
 
 def run_arm(name: str, scenes: Scenes, seconds: float, num: int, probe_seconds: float) -> dict:
