@@ -2,15 +2,15 @@
 channels C and the normalisation against reconstruction quality, the KL (the rate) and the latents.
 
     .venv/bin/python benchmarks/vae_sweep.py                # --sweep short: 5 variants, 400 steps each
-    .venv/bin/python benchmarks/vae_sweep.py --sweep full   # 4 variants at fashion-vae's full 2,600 steps
+    .venv/bin/python benchmarks/vae_sweep.py --sweep full   # 5 variants at fashion-vae's full 2,600 steps
 
 Each variant is the recipe `fashion-vae` (chapter 07) with β = `VAEConfig.kl_weight`, C =
 `VAEConfig.latent_channels` or `VAEConfig.norm` changed, trained as `python -m diffusion_lite train --recipe
 fashion-vae --steps N` trains it (the package's `Trainer`, the recipe's seed, optimiser, 200 warm-up steps and
 cosine decay over the N steps). The short sweep (`vae_sweep.json`) trains five variants 400 steps of 128
-(3–4 minutes each on 2 threads); the full one (`vae_sweep_full.json`) trains β ∈ {1e-4, 5e-7, 0} and GroupNorm
-for the recipe's whole length (15–22 minutes each). A stored checkpoint trained by such a recipe can be
-measured instead of trained again (`--checkpoint PATH`: the book's `fashion_vae` is `beta5e-7-c4`, the one
+(3–4 minutes each on 2 threads); the full one (`vae_sweep_full.json`) trains β ∈ {1e-4, 5e-7, 0}, GroupNorm
+and no EMA (the raw weights) at β = 5e-7 for the recipe's whole length (15–22 minutes each). A stored
+checkpoint trained by such a recipe can be measured instead of trained again (`--checkpoint PATH`: the book's `fashion_vae` is `beta5e-7-c4`, the one
 before 2026-12-07 `beta1e-4-c4`). Each model's EMA weights are stored in float16 and loaded back, with the
 scaling factor of 10,000 training latents, as `train` stores them; then, on the first 1,000 test images:
 - distortion: PSNR, and FID/KID of the reconstructions decode(mean of q(z|x)) on the book classifier's
@@ -48,31 +48,34 @@ from diffusion_lite.precision import autocast, cpu_name
 from diffusion_lite.training import Trainer
 
 STEPS = 400  # the short sweep, of 128 images: 0.33 s a step on 2 threads when fashion_vae trained, 0.45–0.6 s on 2026-12-03
-# name: (β = kl_weight, C = latent_channels, norm). The book's fashion-vae is β = 5e-7, C = 4, channel norm.
+# name: (β = kl_weight, C = latent_channels, norm, EMA decay). The book's fashion-vae is β = 5e-7, C = 4,
+# channel norm, EMA 0.999; an EMA decay of 0 keeps the raw weights (the average is the last step's weights).
 VARIANTS = {
-    "beta1e-6-c4": (1e-6, 4, "channel"),
-    "beta1e-4-c4": (1e-4, 4, "channel"),
-    "beta1e-2-c4": (1e-2, 4, "channel"),
-    "beta1e-4-c2": (1e-4, 2, "channel"),
-    "beta1e-4-c8": (1e-4, 8, "channel"),
-    "beta5e-7-c4": (5e-7, 4, "channel"),
-    "beta0-c4": (0.0, 4, "channel"),
-    "beta5e-7-c4-group": (5e-7, 4, "group"),
+    "beta1e-6-c4": (1e-6, 4, "channel", 0.999),
+    "beta1e-4-c4": (1e-4, 4, "channel", 0.999),
+    "beta1e-2-c4": (1e-2, 4, "channel", 0.999),
+    "beta1e-4-c2": (1e-4, 2, "channel", 0.999),
+    "beta1e-4-c8": (1e-4, 8, "channel", 0.999),
+    "beta5e-7-c4": (5e-7, 4, "channel", 0.999),
+    "beta0-c4": (0.0, 4, "channel", 0.999),
+    "beta5e-7-c4-group": (5e-7, 4, "group", 0.999),
+    "beta5e-7-c4-noema": (5e-7, 4, "channel", 0.0),
 }
 # name: (steps, its variants, its results file)
 SWEEPS = {
     "short": (STEPS, ("beta1e-6-c4", "beta1e-4-c4", "beta1e-2-c4", "beta1e-4-c2", "beta1e-4-c8"),
               "benchmarks/results/vae_sweep.json"),
-    "full": (get_recipe("fashion-vae").train.steps, ("beta1e-4-c4", "beta5e-7-c4", "beta0-c4", "beta5e-7-c4-group"),
+    "full": (get_recipe("fashion-vae").train.steps,
+             ("beta1e-4-c4", "beta5e-7-c4", "beta0-c4", "beta5e-7-c4-group", "beta5e-7-c4-noema"),
              "benchmarks/results/vae_sweep_full.json"),
 }
 
 
 def variant_recipe(name: str, steps: int):
-    kl_weight, channels, norm = VARIANTS[name]
+    kl_weight, channels, norm, ema_decay = VARIANTS[name]
     recipe = get_recipe("fashion-vae")
     return replace(recipe, vae=replace(recipe.vae, kl_weight=kl_weight, latent_channels=channels, norm=norm),
-                   train=replace(recipe.train, steps=steps))
+                   train=replace(recipe.train, steps=steps, ema_decay=ema_decay))
 
 
 def train_variant(name: str, steps: int, x: torch.Tensor, folder: Path) -> dict:
@@ -168,7 +171,7 @@ def measure_scenes(vae, latent_std: float, num: int = 1000) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweep", default="short", choices=SWEEPS,
-                        help="short: 5 variants of 400 steps; full: 4 of the recipe's 2,600 (default: %(default)s)")
+                        help="short: 5 variants of 400 steps; full: 5 of the recipe's 2,600 (default: %(default)s)")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, metavar="VARIANT",
                         help="some of the sweep's variants to train (default: all of them)")
     parser.add_argument("--checkpoint", nargs="+", default=[], metavar="PATH",
@@ -202,8 +205,8 @@ def main():
             results["variants"] = earlier["variants"]
     with tempfile.TemporaryDirectory() as folder:
         for name in list(stored) + todo:
-            kl_weight, channels, norm = VARIANTS[name]
-            print(f"== {name}: β = {kl_weight:g}, C = {channels}, {norm} norm, {steps} steps"
+            kl_weight, channels, norm, ema_decay = VARIANTS[name]
+            print(f"== {name}: β = {kl_weight:g}, C = {channels}, {norm} norm, EMA {ema_decay:g}, {steps} steps"
                   + (f", stored in {stored[name]['from_checkpoint']}" if name in stored else ""), flush=True)
             r = stored[name] if name in stored else train_variant(name, steps, x, Path(folder))
             t0 = time.perf_counter()
@@ -211,6 +214,7 @@ def main():
             print(f"   {r['train_seconds']:.0f} s, {r['images_per_second']:.0f} images/s; rFID {r['fid']:.1f}, "
                   f"KL {r['kl_per_latent_number']:.3f} nats per latent number", flush=True)
             results["variants"][name] = {"kl_weight": kl_weight, "latent_channels": channels, "norm": norm,
+                                         "ema_decay": ema_decay,
                                          "torch": torch.__version__, "date": date.today().isoformat(),
                                          **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}}
             results["variants"] = {n: results["variants"][n] for n in names if n in results["variants"]}

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from .ddpm import DDPM
 from .pipeline import LatentDDPM, TextConditionedUNet
-from .text import CLIP, ClipConfig, TextConfig
+from .text import CLIP, ClipConfig, TextConfig, TextEncoder
 from .training import TrainConfig
 from .unet import UNet, UNetConfig
 from .vae import AutoencoderKL, VAEConfig
@@ -51,10 +51,19 @@ class LatentConfig:
 class TextConditioning:
     """A text-to-image model's text encoder: the text half of a CLIP-style checkpoint (a path, as for
     `LatentConfig.vae`), its SHA-256 once a model has been trained with it, and whether it trains with the
-    UNet (`train`; when frozen, the model's checkpoint stores the UNet's weights only)."""
+    UNet (`train`; when frozen, the model's checkpoint stores the UNet's weights only). `from_scratch`
+    starts a text encoder of that checkpoint's shape and vocabulary from random weights (it must train);
+    `pooled` gives the UNet the pooled `<start>` vector alone as its context, one token, as chapter 09's
+    seed block does, in place of the caption's token sequence."""
     encoder: str = "data/checkpoints/scenes_clip"
     sha256: str | None = None
     train: bool = False
+    from_scratch: bool = False
+    pooled: bool = False
+
+    def __post_init__(self):
+        if self.from_scratch and not self.train:
+            raise ValueError("text.from_scratch needs text.train: a text encoder from random weights must learn")
 
 
 DATASETS = ("fashion-mnist", "scenes")  # Fashion-MNIST's train images, or 60,000 captioned train scenes
@@ -226,7 +235,10 @@ def build_ddpm(recipe: Recipe) -> DDPM:
     """The recipe's DDPM on its UNet; a text recipe's UNet reads the captions through its text encoder."""
     d, network = recipe.ddpm, UNet(recipe.unet)
     if recipe.text is not None:
-        network = TextConditionedUNet(network, load_dependency(recipe.text, "clip"), recipe.text.train)
+        encoder = load_dependency(recipe.text, "clip")
+        if recipe.text.from_scratch:
+            encoder = TextEncoder(encoder.config)
+        network = TextConditionedUNet(network, encoder, recipe.text.train, recipe.text.pooled)
     return DDPM(network, d.timesteps, d.beta_start, d.beta_end, d.schedule, d.prediction_type,
                 d.variance, d.clip_x0, d.label_dropout, d.min_snr_gamma, d.sampling_schedule)
 

@@ -169,7 +169,7 @@ def test_the_stored_vae_sweep_matches_its_variants_and_measures_the_rate_falling
     runs = results["variants"]
     assert list(runs) == list(names) and results["steps"] == steps == sweep.STEPS and results["num_images"] == 1000
     for name in names:
-        kl_weight, channels, norm = sweep.VARIANTS[name]
+        kl_weight, channels, norm, _ = sweep.VARIANTS[name]
         r = runs[name]
         assert norm == "channel"
         assert (r["kl_weight"], r["latent_channels"], r["steps"]) == (kl_weight, channels, sweep.STEPS), name
@@ -200,7 +200,8 @@ def test_the_full_vae_sweep_is_the_recipe_at_its_length_and_its_stored_variant_i
     assert steps == get_recipe("fashion-vae").train.steps and results["steps"] == steps
     assert list(runs) == [n for n in names if n in runs] and {"beta1e-4-c4", "beta5e-7-c4"} <= set(runs)
     for name, r in runs.items():
-        assert (r["kl_weight"], r["latent_channels"], r["norm"]) == sweep.VARIANTS[name] and r["steps"] == steps
+        assert (r["kl_weight"], r["latent_channels"], r["norm"]) == sweep.VARIANTS[name][:3] and r["steps"] == steps
+        assert r.get("ema_decay", 0.999) == sweep.VARIANTS[name][3]
         assert r["fid"] > 0 and r["scene_item_fid"] > r["scene_item_fid_floor"] > 0 and 0 < r["scene_prompt"] <= 1
         assert r["scaling_factor"] == pytest.approx(1 / r["latent_std"], rel=0.05), name
         if r["norm"] == "channel":  # a local code: the cells' latents away from the seams

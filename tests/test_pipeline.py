@@ -65,14 +65,14 @@ def test_a_latent_checkpoint_refuses_another_autoencoder(vae_checkpoint, tmp_pat
     assert "was trained with the autoencoder vae.safetensors of SHA-256" in capsys.readouterr().err
 
 
-def tiny_text_network(train_text=False):
+def tiny_text_network(train_text=False, pooled=False):
     from diffusion_lite.pipeline import TextConditionedUNet
     from diffusion_lite.text import TextConfig, TextEncoder
     torch.manual_seed(0)
     unet = UNet(UNetConfig(image_size=8, channels=(16, 32), context_dim=16, skip="add"))
     for p in unet.parameters():  # leave the zero initialisation, so that the caption matters
         torch.nn.init.normal_(p, std=0.05) if p.ndim > 1 else None
-    return TextConditionedUNet(unet, TextEncoder(TextConfig(width=16, layers=1)), train_text)
+    return TextConditionedUNet(unet, TextEncoder(TextConfig(width=16, layers=1)), train_text, pooled)
 
 
 def test_a_text_conditioned_unet_reads_captions_as_labels_with_the_empty_caption_as_null():
@@ -116,3 +116,27 @@ def test_a_text_conditioned_unet_trains_its_encoder_only_when_asked():
     from diffusion_lite.text import TextEncoder
     with pytest.raises(ValueError, match=r"context_dim \(16\) must be the text encoder's width \(64\)"):
         TextConditionedUNet(net.unet, TextEncoder())
+
+
+def test_a_pooled_text_network_attends_to_the_start_token_alone_and_cannot_tell_where():
+    x, t = torch.randn(2, 1, 8, 8), torch.tensor([300, 300])
+    for train_text in (False, True):
+        net = tiny_text_network(train_text, pooled=True)
+        tokens = net.text_encoder.tokenizer.encode(["a bag in the top left", "a coat in the top right"])
+        text = net.text_encoder(tokens)
+        expected = net.unet(x, t, context=text.pooled[:, None], context_mask=torch.ones(2, 1, dtype=torch.bool))
+        assert torch.allclose(net(x, t, tokens), expected, atol=1e-5)
+        assert not torch.allclose(net(x, t, tokens), tiny_text_network(train_text)(x, t, tokens), atol=1e-4)
+
+
+def test_a_text_recipe_from_scratch_builds_a_new_encoder_of_the_checkpoints_shape_and_must_train():
+    from diffusion_lite.checkpoints import TextConditioning, build_model, get_recipe
+    recipe = get_recipe("scenes-ldm")
+    pretrained = build_model(recipe).ddpm.network.text_encoder
+    recipe.text = TextConditioning(train=True, from_scratch=True)
+    scratch = build_model(recipe).ddpm.network
+    assert scratch.train_text and scratch.text_encoder.config == pretrained.config
+    assert all(p.requires_grad for p in scratch.text_encoder.parameters())
+    assert not torch.allclose(scratch.text_encoder.token_embed.weight, pretrained.token_embed.weight)
+    with pytest.raises(ValueError, match="text.from_scratch needs text.train"):
+        TextConditioning(from_scratch=True)
