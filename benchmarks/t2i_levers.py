@@ -66,6 +66,8 @@ ARMS = {
                      lambda r: replace(r, text=replace(r.text, train=True, from_scratch=True)), 1),
     "pooled": ("the pooled <start> vector as the only context token (chapter 09's seed), not the token sequence",
                lambda r: replace(r, text=replace(r.text, pooled=True)), 1),
+    "layout-loss": ("a loss (weight 0.1) asking each item's name to be attended to from its own cell (TokenCompose)",
+                    lambda r: replace(r, text=replace(r.text, layout_loss=0.1)), 1),
     "attention-14": ("cross-attention at 14×14 too, not only at 7×7 and in the middle",
                      _unet(cross_attention_levels=(0, 1)), 1),
     "heads-8": ("8 attention heads instead of 4", _unet(num_heads=8), 1),

@@ -31,7 +31,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
         scores = scores.masked_fill(~mask[:, None, None, :], float("-inf"))  # (B, 1, 1, keys) over heads, queries
     probs = scores.softmax(dim=-1)
     if weights is not None:
-        weights.append(probs.detach())
+        weights.append(probs)
     return probs @ v
 
 
@@ -67,7 +67,7 @@ class CrossAttention(nn.Module):
     context is given (self-attention). Returns (B, N, dim).
 
     Set `record = True` to keep each call's attention weights (B, heads, N, L) in `self.weights`, the
-    maps chapter 09 draws.
+    maps chapter 09 draws; `record = "graph"` keeps them in the autograd graph, for a loss on them.
     """
 
     def __init__(self, dim: int, context_dim: int | None = None, num_heads: int = 4):
@@ -91,7 +91,7 @@ class CrossAttention(nn.Module):
         kept = [] if self.record else None
         out = attention(q, k, v, context_mask, kept)  # (B, heads, N, d)
         if self.record:
-            self.weights = kept[0]
+            self.weights = kept[0] if self.record == "graph" else kept[0].detach()
         return self.to_out(out.transpose(1, 2).reshape(b, n, dim))
 
 

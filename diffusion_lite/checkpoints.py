@@ -54,16 +54,20 @@ class TextConditioning:
     UNet (`train`; when frozen, the model's checkpoint stores the UNet's weights only). `from_scratch`
     starts a text encoder of that checkpoint's shape and vocabulary from random weights (it must train);
     `pooled` gives the UNet the pooled `<start>` vector alone as its context, one token, as chapter 09's
-    seed block does, in place of the caption's token sequence."""
+    seed block does, in place of the caption's token sequence. `layout_loss` > 0 adds that weight times a
+    loss asking each item's NAME to be read in its cell (`pipeline.TextConditionedUNet`)."""
     encoder: str = "data/checkpoints/scenes_clip"
     sha256: str | None = None
     train: bool = False
     from_scratch: bool = False
     pooled: bool = False
+    layout_loss: float = 0.0
 
     def __post_init__(self):
         if self.from_scratch and not self.train:
             raise ValueError("text.from_scratch needs text.train: a text encoder from random weights must learn")
+        if not self.layout_loss >= 0:
+            raise ValueError(f"text.layout_loss must be >= 0, got {self.layout_loss}")
 
 
 DATASETS = ("fashion-mnist", "scenes")  # Fashion-MNIST's train images, or 60,000 captioned train scenes
@@ -238,7 +242,7 @@ def build_ddpm(recipe: Recipe) -> DDPM:
         encoder = load_dependency(recipe.text, "clip")
         if recipe.text.from_scratch:
             encoder = TextEncoder(encoder.config)
-        network = TextConditionedUNet(network, encoder, recipe.text.train, recipe.text.pooled)
+        network = TextConditionedUNet(network, encoder, recipe.text.train, recipe.text.pooled, recipe.text.layout_loss)
     return DDPM(network, d.timesteps, d.beta_start, d.beta_end, d.schedule, d.prediction_type,
                 d.variance, d.clip_x0, d.label_dropout, d.min_snr_gamma, d.sampling_schedule)
 

@@ -197,6 +197,15 @@ def caption(items) -> str:
     return " and ".join(item_phrase(label, cell) for label, cell in items)
 
 
+def cell_shares(size: int) -> torch.Tensor:
+    """(4, size·size): the share of each position of a size × size feature map of a scene that lies in each
+    cell, in `CELLS` order. With an odd size the middle row and column are split half and half."""
+    edges = torch.arange(size + 1, dtype=torch.float32) / size  # position i spans [i/size, (i+1)/size) of a side
+    first = (edges[1:].clamp(max=0.5) - edges[:-1].clamp(max=0.5)) * size  # (size,): the share in the first half
+    halves = torch.stack([first, 1 - first])  # (2, size): top/bottom for rows, left/right for columns
+    return torch.einsum("ri,cj->rcij", halves, halves).reshape(4, size * size)
+
+
 def caption_items(text: str) -> list[tuple[int, int]]:
     """The (class, cell) items a caption names, in the caption's order; the inverse of `caption` for 1 to 4
     items in distinct cells. Anything outside the grammar raises a ValueError that names the wrong phrase
@@ -223,6 +232,17 @@ def caption_items(text: str) -> list[tuple[int, int]]:
             raise ValueError(f"two items in the {cell} in {text!r}; each cell holds at most one item")
         items.append((label, position))
     return items
+
+
+def word_cells(text: str) -> list[int]:
+    """For each word of a caption, the cell (`CELLS` order) of the item whose NAME it is part of, or −1
+    for the other words ('a', 'in the CELL', 'and'): "a bag in the top left" → [−1, 0, −1, −1, −1, −1]."""
+    cells = []
+    for (_, cell), phrase in zip(caption_items(text), text.split(" and ")):  # caption_items checks the grammar
+        words = phrase.split(" ")
+        name = words.index("in") - 1  # the NAME's words, after the article
+        cells += ([-1] if cells else []) + [-1] + [cell] * name + [-1] * (len(words) - 1 - name)
+    return cells
 
 
 def parse_caption(text: str) -> torch.Tensor:

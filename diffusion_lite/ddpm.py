@@ -69,7 +69,8 @@ class DDPM(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
                 labels: torch.Tensor | None = None) -> torch.Tensor:
         """Simple loss L_simple = E‖target − network(x_t, t)‖² (Ho et al. 2020, Eq. 14), one t per example;
-        with `min_snr_gamma` = γ, each example's squared error is weighted by `loss_weights(t)`."""
+        with `min_snr_gamma` = γ, each example's squared error is weighted by `loss_weights(t)`. A network
+        with an `auxiliary_loss()` (a layout loss on its attention) adds what it returns."""
         if noise.shape != x.shape:
             raise ValueError(f"noise must have the shape of x {tuple(x.shape)}, got {tuple(noise.shape)}")
         if t.shape != (x.shape[0],):
@@ -80,9 +81,12 @@ class DDPM(nn.Module):
         target = training_target(self.schedule, x, t, noise, self.prediction_type)
         output = self.network(x_t, t) if labels is None else self.network(x_t, t, labels)
         if self.min_snr_gamma is None:
-            return F.mse_loss(output, target)
-        return (self.loss_weights(t).to(output.device).view(-1, *[1] * (x.ndim - 1))
-                * (output - target).float() ** 2).mean()
+            loss = F.mse_loss(output, target)
+        else:
+            loss = (self.loss_weights(t).to(output.device).view(-1, *[1] * (x.ndim - 1))
+                    * (output - target).float() ** 2).mean()
+        extra = self.network.auxiliary_loss() if hasattr(self.network, "auxiliary_loss") else None
+        return loss if extra is None else loss + extra  # a network's own term (TextConditionedUNet's layout loss)
 
     def loss_weights(self, t: torch.Tensor) -> torch.Tensor:
         """Min-SNR-γ weights (Hang et al. 2023): the x0-error weight min(SNR_t, γ), written for the

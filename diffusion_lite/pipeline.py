@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import SpatialTransformer
+from .datasets import cell_shares, word_cells
 from .ddpm import DDPM
 from .text import TextEncoder, trim
 from .unet import UNet
@@ -31,15 +33,24 @@ class TextConditionedUNet(nn.Module):
     without the padding none of them uses. With `train_text=True` it learns with the UNet. With
     `pooled=True` the context is the pooled `<start>` vector alone (B, 1, D): every position's softmax runs
     over one key, so the caption reaches every place alike (chapter 09), the baseline cross-attention beats.
+
+    With `layout_loss` = λ > 0, each training call also scores its cross-attention maps against the scene's
+    layout, which the caption gives: of the attention a NAME's token receives (averaged over heads), the
+    share s that comes from positions in its item's cell (`datasets.cell_shares`) should be 1, and
+    λ·mean (1 − s)² over the batch's NAME tokens and the UNet's cross-attention layers is kept for the
+    DDPM's loss to add (`auxiliary_loss`): TokenCompose's token loss (Wang et al. 2024), with cells for
+    segmentation masks.
     """
 
-    def __init__(self, unet: UNet, text_encoder: TextEncoder, train_text: bool = False, pooled: bool = False):
+    def __init__(self, unet: UNet, text_encoder: TextEncoder, train_text: bool = False, pooled: bool = False,
+                 layout_loss: float = 0.0):
         super().__init__()
         if unet.config.context_dim != text_encoder.config.width:
             raise ValueError(f"the UNet's context_dim ({unet.config.context_dim}) must be the text encoder's width "
                              f"({text_encoder.config.width})")
         self.unet, self.text_encoder, self.train_text = unet, text_encoder.requires_grad_(train_text), train_text
-        self.pooled = pooled
+        self.pooled, self.layout_loss, self._auxiliary = pooled, layout_loss, None
+        self._cross = [m.block.attn2 for m in unet.modules() if isinstance(m, SpatialTransformer)]
         self.register_buffer("null_label", text_encoder.tokenizer.encode("")[0], persistent=False)  # (L,)
 
     @property
@@ -47,13 +58,52 @@ class TextConditionedUNet(nn.Module):
         return self.unet.config
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.train_text:
-            tokens, mask = self._context(self.text_encoder(labels))
-            return self.unet(x, t, context=tokens, context_mask=mask)
-        unique, index = torch.unique(labels, dim=0, return_inverse=True)  # (U, L): the batch's distinct captions
-        with torch.no_grad():
-            tokens, mask = self._context(self.text_encoder(trim(unique)))
-        return self.unet(x, t, context=tokens[index], context_mask=mask[index])
+        track = self.layout_loss > 0 and self.training and torch.is_grad_enabled()
+        recording = [attn.record for attn in self._cross]
+        for attn in self._cross if track else ():
+            attn.record = "graph"
+        try:
+            if self.train_text:
+                tokens, mask = self._context(self.text_encoder(labels))
+                out = self.unet(x, t, context=tokens, context_mask=mask)
+            else:
+                unique, index = torch.unique(labels, dim=0, return_inverse=True)  # (U, L): the distinct captions
+                with torch.no_grad():
+                    tokens, mask = self._context(self.text_encoder(trim(unique)))
+                out = self.unet(x, t, context=tokens[index], context_mask=mask[index])
+            if track:
+                self._auxiliary = self.layout_loss * self._layout_term(labels)
+        finally:
+            for attn, record in zip(self._cross, recording):
+                attn.record = record
+        return out
+
+    def auxiliary_loss(self) -> torch.Tensor | None:
+        """The layout loss of the last training call, handed over once (then None), or None."""
+        loss, self._auxiliary = self._auxiliary, None
+        return loss
+
+    def _layout_term(self, labels: torch.Tensor) -> torch.Tensor:
+        """mean (1 − s)² over NAME tokens and cross-attention layers (see the class docstring)."""
+        unique, index = torch.unique(labels, dim=0, return_inverse=True)
+        cells = torch.full(unique.shape, -1, dtype=torch.long)  # (U, L): each token's item's cell, or −1
+        for row, text in enumerate(self.text_encoder.tokenizer.decode(unique)):
+            if text:  # not the empty caption of dropout
+                words = word_cells(text)
+                cells[row, 1:1 + len(words)] = torch.tensor(words)
+        cells = cells[index].to(labels.device)
+        terms = []
+        for attn in self._cross:
+            weights = attn.weights.float().mean(1)  # (B, N, L'): averaged over heads
+            side, length = int(weights.shape[1] ** 0.5), weights.shape[2]
+            cell = cells[:, :length]
+            named = cell >= 0
+            if not named.any():
+                return weights.sum() * 0  # no item names in the batch (every caption dropped)
+            inside = torch.einsum("bnl,kn->bkl", weights, cell_shares(side).to(weights.device))  # (B, 4, L')
+            share = inside.gather(1, cell.clamp(min=0)[:, None]).squeeze(1) / weights.sum(1).clamp(min=1e-8)
+            terms.append(((1 - share[named]) ** 2).mean())
+        return torch.stack(terms).mean()
 
     def _context(self, text) -> tuple[torch.Tensor, torch.Tensor]:
         """What the UNet attends to: the tokens (B, L, D) and their mask, or the pooled vector as one token."""

@@ -140,3 +140,56 @@ def test_a_text_recipe_from_scratch_builds_a_new_encoder_of_the_checkpoints_shap
     assert not torch.allclose(scratch.text_encoder.token_embed.weight, pretrained.token_embed.weight)
     with pytest.raises(ValueError, match="text.from_scratch needs text.train"):
         TextConditioning(from_scratch=True)
+
+
+def test_word_cells_and_cell_shares_give_the_layout_a_caption_describes():
+    from diffusion_lite.datasets import cell_shares, word_cells
+    assert word_cells("a bag in the top left") == [-1, 0, -1, -1, -1, -1]
+    assert word_cells("an ankle boot in the bottom right and a coat in the top right") == \
+        [-1, 3, 3, -1, -1, -1, -1] + [-1] + [-1, 1, -1, -1, -1, -1]
+    with pytest.raises(ValueError, match="unknown item 'hat'"):
+        word_cells("a hat in the top left")
+    assert torch.equal(cell_shares(2), torch.eye(4))
+    shares = cell_shares(7)  # the middle row and column are split between cells
+    assert torch.allclose(shares.sum(0), torch.ones(49)) and float(shares[0].sum()) == 3.5 ** 2
+    assert float(shares[3].view(7, 7)[3, 3]) == 0.25 and float(shares[1].view(7, 7)[0, 6]) == 1
+
+
+def test_the_layout_loss_is_zero_for_attention_from_the_named_cell_and_trains_the_attention():
+    net = tiny_text_network(pooled=False)
+    net.layout_loss = 0.5
+    captions = ["a bag in the top left", "a coat in the top right and a sandal in the bottom left", ""]
+    tokens = net.text_encoder.tokenizer.encode(captions)
+    x, t = torch.randn(3, 1, 8, 8), torch.tensor([10, 500, 900])
+    ddpm = DDPM(net, timesteps=1000)
+    net.train()
+    net(x, t, tokens)
+    aux = net.auxiliary_loss()
+    assert aux is not None and 0 < float(aux.detach()) <= 0.5 and net.auxiliary_loss() is None  # handed over once
+    aux.backward()
+    assert all(a.to_q.weight.grad.abs().sum() > 0 for a in net._cross)
+    assert all(a.record is False for a in net._cross)  # recording put back as it was
+    # attention a NAME receives only from its own cell scores 0; spread evenly over a 4×4 map, (1 − 1/4)²
+    from diffusion_lite.datasets import cell_shares
+    for attn in net._cross:
+        side = int(attn.weights.shape[2] ** 0.5)
+        shares = cell_shares(side)  # (4, N)
+        weights = torch.zeros(3, 2, side * side, tokens.shape[1])
+        weights[..., 0] = 1  # every position attends to <start> ...
+        weights[0, :, :, 2] = shares[0]  # ... and to "bag" from the top left only
+        weights[1, :, :, 2], weights[1, :, :, 9] = shares[1], shares[2]  # "coat" top right, "sandal" bottom left
+        attn.weights = weights
+    assert float(net._layout_term(tokens)) == pytest.approx(0, abs=1e-6)
+    for attn in net._cross:
+        attn.weights[..., 2] = attn.weights[..., 9] = 1.0
+    assert float(net._layout_term(tokens)) == pytest.approx(0.75 ** 2)
+    # the DDPM adds it in training, not in evaluation; a network without the loss adds nothing
+    with torch.no_grad():
+        net.eval()
+        plain = ddpm.loss(torch.randn(3, 1, 8, 8), torch.Generator().manual_seed(0), labels=tokens)
+        assert net.auxiliary_loss() is None
+    net.train()
+    with_loss = ddpm.loss(torch.randn(3, 1, 8, 8), torch.Generator().manual_seed(0), labels=tokens)
+    net.layout_loss = 0
+    without = ddpm.loss(torch.randn(3, 1, 8, 8), torch.Generator().manual_seed(0), labels=tokens)
+    assert float(with_loss.detach()) > float(without.detach()) and torch.isfinite(plain)
