@@ -16,6 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .datasets import layout_maps
 from .ddpm import DDPM
 from .pipeline import LatentDDPM, TextConditionedUNet
 from .text import CLIP, ClipConfig, TextConfig, TextEncoder
@@ -242,7 +243,8 @@ def build_ddpm(recipe: Recipe) -> DDPM:
         encoder = load_dependency(recipe.text, "clip")
         if recipe.text.from_scratch:
             encoder = TextEncoder(encoder.config)
-        network = TextConditionedUNet(network, encoder, recipe.text.train, recipe.text.pooled, recipe.text.layout_loss)
+        network = TextConditionedUNet(network, encoder, recipe.text.train, recipe.text.pooled, recipe.text.layout_loss,
+                                      layout_maps)
     return DDPM(network, d.timesteps, d.beta_start, d.beta_end, d.schedule, d.prediction_type,
                 d.variance, d.clip_x0, d.label_dropout, d.min_snr_gamma, d.sampling_schedule)
 

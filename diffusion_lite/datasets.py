@@ -245,6 +245,19 @@ def word_cells(text: str) -> list[int]:
     return cells
 
 
+def layout_maps(texts: list[str], length: int, side: int) -> torch.Tensor:
+    """(B, length, side·side): for each token of each caption as the tokenizer lays it out (`<start>`, the
+    words, padding; the first `length`) the share of each position of a side × side feature map that lies in
+    the cell of the item whose NAME the token is part of, zeros for every other token and for the empty
+    caption: the targets of a layout loss on cross-attention (`pipeline.TextConditionedUNet`)."""
+    maps, shares = torch.zeros(len(texts), length, side * side), cell_shares(side)
+    for row, text in enumerate(texts):
+        for position, cell in enumerate(word_cells(text) if text else [], start=1):
+            if cell >= 0 and position < length:
+                maps[row, position] = shares[cell]
+    return maps
+
+
 def parse_caption(text: str) -> torch.Tensor:
     """The layout (4,) int64 a caption describes: the class in each cell in reading order, or −1
     (`caption_items` checks the grammar)."""

@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import SpatialTransformer
-from .datasets import cell_shares, word_cells
 from .ddpm import DDPM
 from .text import TextEncoder, trim
 from .unet import UNet
@@ -34,22 +33,25 @@ class TextConditionedUNet(nn.Module):
     `pooled=True` the context is the pooled `<start>` vector alone (B, 1, D): every position's softmax runs
     over one key, so the caption reaches every place alike (chapter 09), the baseline cross-attention beats.
 
-    With `layout_loss` = λ > 0, each training call also scores its cross-attention maps against the scene's
-    layout, which the caption gives: of the attention a NAME's token receives (averaged over heads), the
-    share s that comes from positions in its item's cell (`datasets.cell_shares`) should be 1, and
-    λ·mean (1 − s)² over the batch's NAME tokens and the UNet's cross-attention layers is kept for the
-    DDPM's loss to add (`auxiliary_loss`): TokenCompose's token loss (Wang et al. 2024), with cells for
-    segmentation masks.
+    With `layout_loss` = λ > 0, each training call also scores its cross-attention maps against the layout
+    the captions describe: `layout(captions, L, side)` gives each token's target region on a side × side
+    map (B, L, side²), zero for tokens that name nothing (`datasets.layout_maps`: an item's NAME, its
+    cell). Of the attention such a token receives (averaged over heads), the share s that comes from its
+    region should be 1, and λ·mean (1 − s)² over those tokens and the UNet's cross-attention layers is kept
+    for the DDPM's loss to add (`auxiliary_loss`): TokenCompose's token loss (Wang et al. 2024), with cells
+    for segmentation masks.
     """
 
     def __init__(self, unet: UNet, text_encoder: TextEncoder, train_text: bool = False, pooled: bool = False,
-                 layout_loss: float = 0.0):
+                 layout_loss: float = 0.0, layout=None):
         super().__init__()
+        if layout_loss > 0 and layout is None:
+            raise ValueError("layout_loss > 0 needs layout(captions, length, side), the tokens' target regions")
         if unet.config.context_dim != text_encoder.config.width:
             raise ValueError(f"the UNet's context_dim ({unet.config.context_dim}) must be the text encoder's width "
                              f"({text_encoder.config.width})")
         self.unet, self.text_encoder, self.train_text = unet, text_encoder.requires_grad_(train_text), train_text
-        self.pooled, self.layout_loss, self._auxiliary = pooled, layout_loss, None
+        self.pooled, self.layout_loss, self.layout, self._auxiliary = pooled, layout_loss, layout, None
         self._cross = [m.block.attn2 for m in unet.modules() if isinstance(m, SpatialTransformer)]
         self.register_buffer("null_label", text_encoder.tokenizer.encode("")[0], persistent=False)  # (L,)
 
@@ -84,24 +86,18 @@ class TextConditionedUNet(nn.Module):
         return loss
 
     def _layout_term(self, labels: torch.Tensor) -> torch.Tensor:
-        """mean (1 − s)² over NAME tokens and cross-attention layers (see the class docstring)."""
+        """mean (1 − s)² over the tokens with a target region and the cross-attention layers (class docstring)."""
         unique, index = torch.unique(labels, dim=0, return_inverse=True)
-        cells = torch.full(unique.shape, -1, dtype=torch.long)  # (U, L): each token's item's cell, or −1
-        for row, text in enumerate(self.text_encoder.tokenizer.decode(unique)):
-            if text:  # not the empty caption of dropout
-                words = word_cells(text)
-                cells[row, 1:1 + len(words)] = torch.tensor(words)
-        cells = cells[index].to(labels.device)
+        captions = self.text_encoder.tokenizer.decode(unique)
         terms = []
         for attn in self._cross:
             weights = attn.weights.float().mean(1)  # (B, N, L'): averaged over heads
             side, length = int(weights.shape[1] ** 0.5), weights.shape[2]
-            cell = cells[:, :length]
-            named = cell >= 0
+            target = self.layout(captions, length, side).to(weights.device)[index]  # (B, L', N)
+            named = target.sum(-1) > 0
             if not named.any():
-                return weights.sum() * 0  # no item names in the batch (every caption dropped)
-            inside = torch.einsum("bnl,kn->bkl", weights, cell_shares(side).to(weights.device))  # (B, 4, L')
-            share = inside.gather(1, cell.clamp(min=0)[:, None]).squeeze(1) / weights.sum(1).clamp(min=1e-8)
+                return weights.sum() * 0  # nothing named in the batch (every caption dropped)
+            share = (weights * target.transpose(1, 2)).sum(1) / weights.sum(1).clamp(min=1e-8)  # (B, L')
             terms.append(((1 - share[named]) ** 2).mean())
         return torch.stack(terms).mean()
 

@@ -143,7 +143,7 @@ def test_a_text_recipe_from_scratch_builds_a_new_encoder_of_the_checkpoints_shap
 
 
 def test_word_cells_and_cell_shares_give_the_layout_a_caption_describes():
-    from diffusion_lite.datasets import cell_shares, word_cells
+    from diffusion_lite.datasets import cell_shares, layout_maps, word_cells
     assert word_cells("a bag in the top left") == [-1, 0, -1, -1, -1, -1]
     assert word_cells("an ankle boot in the bottom right and a coat in the top right") == \
         [-1, 3, 3, -1, -1, -1, -1] + [-1] + [-1, 1, -1, -1, -1, -1]
@@ -153,11 +153,15 @@ def test_word_cells_and_cell_shares_give_the_layout_a_caption_describes():
     shares = cell_shares(7)  # the middle row and column are split between cells
     assert torch.allclose(shares.sum(0), torch.ones(49)) and float(shares[0].sum()) == 3.5 ** 2
     assert float(shares[3].view(7, 7)[3, 3]) == 0.25 and float(shares[1].view(7, 7)[0, 6]) == 1
+    maps = layout_maps(["an ankle boot in the bottom right", ""], 6, 2)  # <start> an ankle boot in the
+    assert maps.shape == (2, 6, 4) and torch.equal(maps[0, 2], torch.eye(4)[3]) and torch.equal(maps[0, 3], maps[0, 2])
+    assert float(maps[0, [0, 1, 4, 5]].abs().sum()) == 0 and float(maps[1].abs().sum()) == 0
 
 
 def test_the_layout_loss_is_zero_for_attention_from_the_named_cell_and_trains_the_attention():
+    from diffusion_lite.datasets import cell_shares, layout_maps
     net = tiny_text_network(pooled=False)
-    net.layout_loss = 0.5
+    net.layout_loss, net.layout = 0.5, layout_maps
     captions = ["a bag in the top left", "a coat in the top right and a sandal in the bottom left", ""]
     tokens = net.text_encoder.tokenizer.encode(captions)
     x, t = torch.randn(3, 1, 8, 8), torch.tensor([10, 500, 900])
@@ -169,8 +173,9 @@ def test_the_layout_loss_is_zero_for_attention_from_the_named_cell_and_trains_th
     aux.backward()
     assert all(a.to_q.weight.grad.abs().sum() > 0 for a in net._cross)
     assert all(a.record is False for a in net._cross)  # recording put back as it was
+    with pytest.raises(ValueError, match="layout_loss > 0 needs layout"):
+        type(net)(net.unet, net.text_encoder, layout_loss=0.1)
     # attention a NAME receives only from its own cell scores 0; spread evenly over a 4×4 map, (1 − 1/4)²
-    from diffusion_lite.datasets import cell_shares
     for attn in net._cross:
         side = int(attn.weights.shape[2] ** 0.5)
         shares = cell_shares(side)  # (4, N)
