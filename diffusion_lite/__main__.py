@@ -9,6 +9,9 @@
            [--label L|all | --prompt "a bag in the top left" | --prompts-file F] [--guidance-scale W]
                                               (labels: class-conditional; prompts: text-to-image;
                                               w: the checkpoint's unless given)
+    edit --checkpoint PATH --input IN.npz|test --mode inpaint --mask box|half|strokes|M.npz [--method replace|repaint
+         --jump-length J --resample R] | --mode sdedit --strength S  [--label coat] [--num N --out F.npz]
+                                              inpaint or redraw the images of IN.npz with a pixel-space model
     reconstruct --checkpoint PATH --split test --num N --out F.npz
                                               an autoencoder's reconstructions of the first N images, in order
     evaluate F.npz                            FID/KID (book classifier features) against the test set, with the
@@ -28,7 +31,7 @@ import numpy as np
 import torch
 
 from . import datasets
-from .generation import SAMPLE_BATCH, generate, reconstruct, sample_labels, sample_prompts
+from .generation import EDIT_MODES, SAMPLE_BATCH, edit, generate, reconstruct, sample_labels, sample_prompts
 from .precision import PRECISIONS, autocast, cpu_name, describe, resolve
 from .samplers import STEPS
 
@@ -194,6 +197,72 @@ def _sample(args) -> int:
     return 0
 
 
+def _read_images(path: str, option: str, key: str = "images") -> np.ndarray:
+    """The uint8 array `key` of an .npz (as `sample` and `reconstruct` write), refused clearly otherwise."""
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{option} {path} {'does not exist' if not Path(path).exists() else 'is not an .npz file'}")
+    with np.load(path, allow_pickle=False) as f:
+        if key not in f.files:
+            raise ValueError(f"{option} {path} has no {key!r} array (it has {', '.join(f.files) or 'none'})")
+        return f[key]
+
+
+def _edit(args) -> int:
+    from .checkpoints import load_ddpm, tokenizer_of
+    from .editing import MASKS, check_mask, make_mask
+    out = _check_out(args.out)
+    if args.mode == "inpaint" and args.strength is not None:
+        raise ValueError("--strength is for --mode sdedit; inpainting keeps the unmasked pixels as they are")
+    if args.mode == "sdedit" and (args.mask is not None or args.method is not None):
+        raise ValueError("--mask and --method are for --mode inpaint; sdedit redraws the whole image")
+    if args.mode == "inpaint" and args.mask is None:
+        raise ValueError(f"--mode inpaint needs --mask: {', '.join(MASKS)}, or an .npz with a 'mask' array "
+                         "(1 where the image is generated)")
+    images = datasets.load_fashion_mnist("test")[0].numpy() if args.input == "test" else _read_images(args.input, "--input")
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"--input must hold 'images' uint8 (N, 28, 28), as `sample` writes; got {images.dtype} "
+                         f"{images.shape}")
+    if args.num is not None and args.num > len(images):
+        raise ValueError(f"--num {args.num} is more than the {len(images)} images of {args.input}")
+    images = torch.from_numpy(images[:args.num])
+    mask = None
+    if args.mask in MASKS:
+        mask = make_mask(args.mask, len(images), generator=torch.Generator().manual_seed(args.seed))
+    elif args.mask is not None:
+        if not args.mask.endswith(".npz"):
+            raise ValueError(f"--mask must be one of {', '.join(MASKS)} or an .npz file, got {args.mask!r}")
+        mask = torch.from_numpy(_read_images(args.mask, "--mask", "mask").astype(np.float32))
+    if mask is not None:
+        mask = check_mask(mask, images[:, None])
+    if args.strength is not None and not 0 < args.strength <= 1:
+        raise ValueError(f"--strength must be in (0, 1], got {args.strength:g}")
+    ddpm, recipe, metadata = load_ddpm(args.checkpoint)
+    if recipe.kind != "ddpm" or tokenizer_of(ddpm) is not None:
+        raise ValueError(f"{Path(args.checkpoint).name} is a {'text-to-image' if recipe.text else 'latent'} model; "
+                         "edit works on pixel-space Fashion-MNIST checkpoints such as fashion_ddpm and fashion_cfg")
+    num_classes = ddpm.network.config.num_classes
+    label = args.label
+    if label is not None and label.lower() in (n.lower() for n in datasets.CLASS_NAMES):
+        label = str([n.lower() for n in datasets.CLASS_NAMES].index(label.lower()))
+    labels = sample_labels(label, len(images), num_classes)
+    guidance_scale = _guidance_scale(args.guidance_scale, labels, metadata)
+    print(describe(args.precision))
+    t0 = time.perf_counter()
+    x = edit(ddpm, datasets.to_model_range(images), args.mode, mask=mask,
+             strength=args.strength if args.strength is not None else 0.6, method=args.method or "replace",
+             jump_length=args.jump_length, resample=args.resample, sampler=args.sampler, steps=args.steps,
+             seed=args.seed, labels=labels, guidance_scale=guidance_scale, batch_size=args.batch_size,
+             precision=args.precision)
+    arrays = {"images": datasets.from_model_range(x).numpy(), "inputs": images.numpy()}
+    if mask is not None:
+        arrays["masks"] = mask[:, 0].numpy().astype(np.uint8)
+    if labels is not None:
+        arrays["labels"] = labels.numpy().astype(np.uint8)
+    np.savez_compressed(out, **arrays)
+    print(f"wrote {len(images)} edited images ({args.mode}) to {out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 def _reconstruct(args) -> int:
     from .checkpoints import load_model
     from .metrics import psnr
@@ -343,6 +412,33 @@ def main(argv=None) -> int:
                              "natively, float32 elsewhere), bf16 or float32 (default: %(default)s)")
     sample.add_argument("--float32", action="store_true", help="the same as --precision float32")
     sample.add_argument("--out", required=True, help="the .npz to write")
+    edit_ = commands.add_parser("edit", help="inpaint or redraw (SDEdit) images with a pixel-space checkpoint")
+    edit_.add_argument("--checkpoint", required=True, help="PATH of PATH.safetensors + PATH.json (fashion_ddpm, "
+                                                           "fashion_cfg)")
+    edit_.add_argument("--input", required=True, help="an .npz with 'images' uint8 (N, 28, 28), as sample writes, "
+                                                      "or 'test' for Fashion-MNIST's test images")
+    edit_.add_argument("--mode", required=True, choices=EDIT_MODES)
+    edit_.add_argument("--mask", help="inpaint: box, half, strokes (random, from --seed) or an .npz with a 'mask' "
+                                      "(28, 28) or (N, 28, 28) of 0 and 1, 1 where the image is generated")
+    edit_.add_argument("--method", choices=("replace", "repaint"), help="inpaint: paste the known pixels at every "
+                       "step, or RePaint's resampling as well (default: replace)")
+    edit_.add_argument("--jump-length", type=_at_least(1), default=5, help="repaint: steps between jumps back up "
+                                                                          "(default: %(default)s)")
+    edit_.add_argument("--resample", type=_at_least(1), default=3, help="repaint: passes over each stretch "
+                                                                       "(default: %(default)s)")
+    edit_.add_argument("--strength", type=float, help="sdedit: how far towards noise the input goes, in (0, 1] "
+                                                      "(default: 0.6)")
+    edit_.add_argument("--label", help="class-conditional checkpoints: steer towards a class, by number 0-9 or name "
+                                       "(coat), or 'all' for the classes in turn")
+    edit_.add_argument("--guidance-scale", type=_non_negative("0 = unconditional, 1 = no guidance"),
+                       help="classifier-free guidance w with --label (default: the checkpoint's)")
+    edit_.add_argument("--num", type=_at_least(1), help="edit the first NUM images of --input (default: all)")
+    edit_.add_argument("--sampler", default="ddim", choices=tuple(STEPS), help="(default: %(default)s)")
+    edit_.add_argument("--steps", type=_at_least(1), default=50, help="sampling steps (default: %(default)s)")
+    edit_.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    edit_.add_argument("--batch-size", type=_at_least(1), default=SAMPLE_BATCH, help="(default: %(default)s)")
+    edit_.add_argument("--precision", choices=PRECISIONS, default="auto", help="(default: %(default)s)")
+    edit_.add_argument("--out", required=True, help="the .npz to write: images, inputs, masks (inpaint), labels")
     recon = commands.add_parser("reconstruct", help="encode and decode Fashion-MNIST images with an autoencoder")
     recon.add_argument("--checkpoint", required=True, help="an autoencoder's PATH.safetensors + PATH.json")
     recon.add_argument("--split", default="test", choices=("train", "test"), help="(default: %(default)s)")
@@ -354,7 +450,7 @@ def main(argv=None) -> int:
     evaluate.add_argument("file")
     args = parser.parse_args(argv)
     try:
-        return {"data": _data, "train": _train, "sample": _sample, "reconstruct": _reconstruct,
+        return {"data": _data, "train": _train, "sample": _sample, "edit": _edit, "reconstruct": _reconstruct,
                 "evaluate": _evaluate}[args.command](args)
     except (datasets.DataError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

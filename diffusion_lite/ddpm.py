@@ -129,7 +129,7 @@ class DDPM(nn.Module):
     def sample(self, shape, device="cpu", generator: torch.Generator | None = None, variance: str | None = None,
                clip_x0: float | None = None, num_steps: int | None = None, return_trajectory: bool = False,
                sampler: str = "ddpm", spacing: str = "leading", labels=None, guidance_scale: float = 1.0,
-               cache_every: int = 1, last_t: int | None = None, **step_options):
+               cache_every: int = 1, last_t: int | None = None, start: torch.Tensor | None = None, **step_options):
         """Draw `shape` samples with ancestral sampling (Ho et al. 2020, Algorithm 2), or another sampler.
 
         Noise comes from `generator` (on the CPU) so results repeat on any device. `variance` and
@@ -140,11 +140,13 @@ class DDPM(nn.Module):
         class-conditional network; without labels such a network samples unconditionally (null class).
         `cache_every` > 1 computes a UNet's deep features on every that-many-th call only (`unet.DeepCache`).
         With `return_trajectory=True` also returns the stacked states (num_steps + 1, *shape), x_T first.
+        An edit (`editing`) gives `start`, the state to begin from instead of x_T ~ N(0, I), and the
+        `timesteps` and `condition` of `samplers.sample_loop`.
         """
         was_training = self.network.training
         self.network.eval()
         try:
-            x = torch.randn(tuple(shape), generator=generator).to(device)
+            x = torch.randn(tuple(shape), generator=generator).to(device) if start is None else start.to(device)
             states = [x.cpu()] if return_trajectory else None
             if sampler == "ddpm":
                 step_options["variance"] = variance or self.variance

@@ -17,7 +17,8 @@ SAMPLE_BATCH = 100  # images per network call: a 28×28 UNet's activations for 1
 
 def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: float = 0.0,
              batch_size: int = SAMPLE_BATCH, progress: bool = True, labels=None, guidance_scale: float = 1.0,
-             cache_every: int = 1, last_t: int | None = None, precision: str = "auto", workers: int = 1) -> torch.Tensor:
+             cache_every: int = 1, last_t: int | None = None, precision: str = "auto", workers: int = 1,
+             edit=None) -> torch.Tensor:
     """`num` images (N, C, H, W) in [−1, 1] from `ddpm`, drawn in batches of `batch_size`.
 
     Timesteps use "trailing" spacing, so that the first step starts from pure noise for any number of
@@ -27,7 +28,8 @@ def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: fl
     `labels` (N,) steer a class-conditional model with classifier-free guidance at `guidance_scale`:
     ε̃ = ε̂(x_t, t, ∅) + w·(ε̂(x_t, t, y) − ε̂(x_t, t, ∅)), where w = 1 is no guidance (`guidance`).
     `cache_every` > 1 runs the whole UNet on every that-many-th call only and reuses its deep features
-    between (`unet.DeepCache`, chapter 05).
+    between (`unet.DeepCache`, chapter 05). `edit(batch, generator)`, given, returns more keyword arguments
+    of `DDPM.sample` for the images `batch` (a slice): the inputs and masks of an edit (`editing`).
 
     With `workers` = 1 every batch draws from one generator seeded with `seed`, batch after batch, so the
     images depend on `batch_size`. `workers` > 1 samples that many batches at once, each in its own
@@ -53,6 +55,8 @@ def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: fl
     def batch(start, generator):  # autocast is per thread, so each batch enters it itself
         n = min(batch_size, num - start)
         guide = {} if labels is None else {"labels": labels[start:start + n], "guidance_scale": guidance_scale}
+        if edit is not None:
+            guide.update(edit(slice(start, start + n), generator))
         with autocast(precision):
             return ddpm.sample((n, cfg.in_channels, cfg.image_size, cfg.image_size), device, generator=generator,
                                num_steps=steps, sampler=sampler, cache_every=cache_every,
@@ -79,6 +83,34 @@ def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: fl
         finally:
             torch.set_num_threads(threads)
             ddpm.network.train(was_training)
+
+
+def edit(ddpm, images: torch.Tensor, mode: str, mask=None, strength: float = 0.6, method: str = "replace",
+         jump_length: int = 5, resample: int = 3, sampler: str = "ddim", steps: int = 50, seed: int = 0,
+         labels=None, guidance_scale: float = 1.0, batch_size: int = SAMPLE_BATCH, precision: str = "auto",
+         progress: bool = True) -> torch.Tensor:
+    """`images` (N, 1, H, W) in [−1, 1] edited by a pixel-space `ddpm`, in batches as `generate` draws:
+    mode "inpaint" generates where `mask` is 1 (`method` "replace" or "repaint", with its `jump_length`
+    and `resample`), mode "sdedit" redraws the images from `strength` ∈ (0, 1] of the way to noise.
+    `labels` and `guidance_scale` steer a class-conditional model (`editing` has the methods)."""
+    from .editing import check_mask, inpaint_options, sdedit_options
+    if mode not in EDIT_MODES:
+        raise ValueError(f"unknown edit mode {mode!r}; choose one of {', '.join(EDIT_MODES)}")
+    if mode == "inpaint":
+        if mask is None:
+            raise ValueError("inpainting needs a mask: 1 where the image is generated, 0 where it is kept")
+        mask = check_mask(mask, images)
+        options = lambda part, g: inpaint_options(ddpm, images[part], mask[part], steps, g, method,  # noqa: E731
+                                                  jump_length, resample)
+    else:
+        if not 0 < strength <= 1:  # before any work
+            raise ValueError(f"strength must be in (0, 1], got {strength}")
+        options = lambda part, g: sdedit_options(ddpm, images[part], strength, steps, g)  # noqa: E731
+    return generate(ddpm, len(images), sampler, steps, seed, batch_size=batch_size, progress=progress,
+                    labels=labels, guidance_scale=guidance_scale, precision=precision, edit=options)
+
+
+EDIT_MODES = ("inpaint", "sdedit")
 
 
 def sample_labels(label: str | None, num: int, num_classes: int | None) -> torch.Tensor | None:

@@ -151,13 +151,21 @@ def visited_timesteps(schedule: NoiseSchedule, num_steps: int | None = None, spa
 def sample_loop(model: Callable, x: torch.Tensor, schedule: NoiseSchedule, num_steps: int | None = None,
                 sampler: str = "ddpm", spacing: str = "leading", prediction_type: str = "epsilon",
                 clip_x0: float | None = None, generator: torch.Generator | None = None, last_t: int | None = None,
-                grid: NoiseSchedule | None = None, **step_options) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+                grid: NoiseSchedule | None = None, timesteps: list[int] | None = None,
+                condition: Callable | None = None,
+                **step_options) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
     """Run a sampler from x = x_T, yielding (t, x_s, x̂0) after each step; the last x is the sample.
 
     `model(x_t, t_batch)` returns the network's output (ε̂, x̂0 or v̂ by `prediction_type`: for a trained
     `DDPM`, `DDPM.sample_steps` passes its own settings). The timesteps are `visited_timesteps(schedule,
     num_steps, spacing, last_t, grid)`. `clip_x0` clamps x̂0 to [−clip_x0, clip_x0] before the step
     (images live in [−1, 1]).
+
+    Edits (`editing`) change two things. `timesteps` visits these instead, with x at the first one: a
+    tail of the usual ones (SDEdit starts mid-way), or a list that goes back up now and then (RePaint):
+    a move up from t to s > t is no network call but the forward process q(x_s | x_t), x_s = √(ᾱs/ᾱt)·x_t
+    + √(1 − ᾱs/ᾱt)·ε (the next step down starts a new multistep history). `condition(x, s)`, applied
+    after every move, returns the state to go on from (inpainting pastes the known pixels, noised to s).
     """
     if sampler not in STEPS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {tuple(STEPS)}")
@@ -170,16 +178,23 @@ def sample_loop(model: Callable, x: torch.Tensor, schedule: NoiseSchedule, num_s
         x0_hat, _ = predicted_x0_eps(schedule, x, t, model(x, t_batch), prediction_type)
         return x0_hat if clip_x0 is None else x0_hat.clamp(-clip_x0, clip_x0)
 
-    ts = visited_timesteps(schedule, num_steps, spacing, last_t, grid)
-    previous = None
+    ts = visited_timesteps(schedule, num_steps, spacing, last_t, grid) if timesteps is None else list(timesteps)
+    previous, x0_hat = None, None
     for i, t in enumerate(ts):
         s = ts[i + 1] if i + 1 < len(ts) else -1
-        x0_hat = denoise(x, t)
-        # Algorithm 2 adds no noise on the last step, so it draws none: the generator advances only when used.
-        noisy = sampler in STOCHASTIC and s >= 0
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) if noisy else None
-        x = step(schedule, x, t, s, x0_hat, noise, denoise=denoise, previous=previous, **step_options)
-        previous = (t, x0_hat)
+        if s > t:  # back up: q(x_s | x_t), no network call
+            ratio = alpha_bar_at(schedule, s) / alpha_bar_at(schedule, t)
+            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+            x, previous = ratio**0.5 * x + (1 - ratio) ** 0.5 * noise, None
+        else:
+            x0_hat = denoise(x, t)
+            # Algorithm 2 adds no noise on the last step, so it draws none: the generator advances only when used.
+            noisy = sampler in STOCHASTIC and s >= 0
+            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) if noisy else None
+            x = step(schedule, x, t, s, x0_hat, noise, denoise=denoise, previous=previous, **step_options)
+            previous = (t, x0_hat)
+        if condition is not None:
+            x = condition(x, s)
         yield t, x, x0_hat
 
 

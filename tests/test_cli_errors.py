@@ -105,6 +105,41 @@ BAD = [
     ("evaluate {dir}/noprompts.npz", 1, "noprompts.npz: scenes need their 'prompts', 3 strings"),
     ("evaluate {dir}/badprompt.npz", 1, "unknown item 'hat' in 'a hat in the top left'; NAME is one of t-shirt"),
     ("evaluate {dir}/one.npz", 1, "images must be uint8 (N, 28, 28) with N >= 2"),
+    # edit
+    ("edit --checkpoint {ck} --input test --mode blur --out {dir}/x.npz", 2,
+     "argument --mode: invalid choice: 'blur' (choose from 'inpaint', 'sdedit')"),
+    ("edit --checkpoint {ck} --input test --mode inpaint --out {dir}/x.npz", 1,
+     "--mode inpaint needs --mask: box, half, strokes, or an .npz with a 'mask' array"),
+    ("edit --checkpoint {ck} --input test --mode inpaint --mask circle --out {dir}/x.npz", 1,
+     "--mask must be one of box, half, strokes or an .npz file, got 'circle'"),
+    ("edit --checkpoint {ck} --input test --mode inpaint --mask {dir}/smallmask.npz --out {dir}/x.npz", 1,
+     "a mask must be (H, W) or (N, H, W) with H × W = (28, 28) and N = 1 or 10000, got (1, 1, 14, 14)"),
+    ("edit --checkpoint {ck} --input test --mode inpaint --mask {dir}/greymask.npz --out {dir}/x.npz", 1,
+     "a mask must be binary: 1 where the image is generated, 0 where it is kept"),
+    ("edit --checkpoint {ck} --input test --mode inpaint --mask {dir}/one.npz --out {dir}/x.npz", 1,
+     "--mask {dir}/one.npz has no 'mask' array (it has images)"),
+    ("edit --checkpoint {ck} --input test --mode inpaint --mask half --strength 0.5 --out {dir}/x.npz", 1,
+     "--strength is for --mode sdedit"),
+    ("edit --checkpoint {ck} --input test --mode sdedit --mask half --out {dir}/x.npz", 1,
+     "--mask and --method are for --mode inpaint"),
+    ("edit --checkpoint {ck} --input test --mode sdedit --strength 1.5 --out {dir}/x.npz", 1,
+     "--strength must be in (0, 1], got 1.5"),
+    ("edit --checkpoint {ck} --input test --mode sdedit --strength 0 --out {dir}/x.npz", 1,
+     "--strength must be in (0, 1], got 0"),
+    ("edit --checkpoint {ck} --input {dir}/float.npz --mode sdedit --out {dir}/x.npz", 1,
+     "--input must hold 'images' uint8 (N, 28, 28), as `sample` writes; got float32 (3, 28, 28)"),
+    ("edit --checkpoint {ck} --input {dir}/wrongsize.npz --mode sdedit --out {dir}/x.npz", 1,
+     "--input must hold 'images' uint8 (N, 28, 28), as `sample` writes; got uint8 (3, 32, 32)"),
+    ("edit --checkpoint {ck} --input {dir}/missing.npz --mode sdedit --out {dir}/x.npz", 1,
+     "--input {dir}/missing.npz does not exist"),
+    ("edit --checkpoint {ck} --input {dir}/one.npz --num 5 --mode sdedit --out {dir}/x.npz", 1,
+     "--num 5 is more than the 1 images of"),
+    ("edit --checkpoint {text} --input {dir}/one.npz --mode sdedit --out {dir}/x.npz", 1,
+     "edit works on pixel-space Fashion-MNIST checkpoints such as fashion_ddpm and fashion_cfg"),
+    ("edit --checkpoint {ck} --input {dir}/one.npz --mode sdedit --label coat --out {dir}/x.npz", 1,
+     "--label needs a class-conditional checkpoint"),
+    ("edit --checkpoint {cond} --input {dir}/one.npz --mode sdedit --label hat --out {dir}/x.npz", 1,
+     "--label must be an integer in [0, 9] or 'all', got 'hat'"),
     # data
     ("data fetch", 2, "argument action: invalid choice: 'fetch' (choose from 'check', 'download')"),
 ]
@@ -143,6 +178,8 @@ def files(tmp_path_factory):
     np.savez(d / "wrongsize.npz", images=np.zeros((3, 32, 32), np.uint8))
     np.savez(d / "badlabels.npz", images=np.zeros((3, 28, 28), np.uint8), labels=np.array([1, 2, 30]))
     np.savez(d / "one.npz", images=np.zeros((1, 28, 28), np.uint8))
+    np.savez(d / "smallmask.npz", mask=np.ones((14, 14), np.uint8))
+    np.savez(d / "greymask.npz", mask=np.full((28, 28), 0.5))
     np.savez(d / "noprompts.npz", images=np.zeros((3, 56, 56), np.uint8))
     np.savez(d / "badprompt.npz", images=np.zeros((3, 56, 56), np.uint8),
              prompts=np.array(["a bag in the top left", "a hat in the top left", "a coat in the top right"]))
