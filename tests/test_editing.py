@@ -167,3 +167,25 @@ def test_the_edit_command_writes_the_edited_images_with_their_inputs_and_masks(t
     with np.load(tmp_path / "b.npz") as f:
         assert sorted(f.files) == ["images", "inputs", "labels"] and f["labels"].tolist() == [4, 4]
     assert "wrote 2 edited images (sdedit)" in capsys.readouterr().out
+
+
+def test_the_readmes_edit_examples_run_as_written(tmp_path, monkeypatch):
+    import re
+    import shlex
+    from pathlib import Path
+
+    import numpy as np
+
+    from diffusion_lite.__main__ import main
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text().replace("\\\n", " ")
+    commands = re.findall(r"^python -m diffusion_lite (edit .*)$", readme, re.M)
+    assert len(commands) == 2
+    monkeypatch.chdir(root)
+    for command in commands:
+        argv = shlex.split(command)
+        out = argv[argv.index("--out") + 1]
+        argv[argv.index("--out") + 1] = str(tmp_path / out)
+        assert main(argv) == 0, command
+        with np.load(tmp_path / out) as f:
+            assert f["images"].shape == (16, 28, 28)

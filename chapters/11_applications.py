@@ -1,0 +1,324 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 11 · Applications
+#
+# The seed article ends with what diffusion models are used for: photo and art synthesis, style
+# transfer, textures, data augmentation, molecules, medical images. This chapter turns the uses that the
+# book's own checkpoints can honestly serve on a CPU into working tools, each derived in a few lines from
+# what the reader already knows, and each measured: **inpainting** (fill a hole so that it fits the
+# rest), **SDEdit** (redraw an image part of the way, or into another class), and **seamless textures**.
+# None of them needs a new model or a new sampler: they change where the reverse process starts, which
+# timesteps it visits, or what it is told after each step, through the one loop of chapter 05
+# (`samplers.sample_loop`). `diffusion_lite.editing` has the three, and the command line's `edit` runs
+# them on any pixel-space checkpoint.
+#
+# **Learning goals.** After this chapter you can
+# 1. derive inpainting as conditioning by replacement, and say why it harmonises badly;
+# 2. run RePaint's resampling (Lugmayr et al. 2022) and read its measured cost and benefit;
+# 3. run SDEdit (Meng et al. 2021) and read its realism–faithfulness trade-off, with and without class
+#    guidance;
+# 4. make a UNet see its image as a torus, and measure what that does to a sample.
+
+# %%
+import json
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+
+from diffusion_lite import datasets
+from diffusion_lite.checkpoints import load_model
+from diffusion_lite.editing import circular_padding, inpaint_options, make_mask, repaint_timesteps, seam_gap
+from diffusion_lite.generation import edit, generate
+from diffusion_lite.metrics import CHECKPOINT_DIR, classifier_outputs, load_classifier
+from diffusion_lite.plotting import show_images
+from diffusion_lite.precision import describe
+
+_ = torch.manual_seed(0)
+ddpm, recipe, meta = load_model(CHECKPOINT_DIR / "fashion_ddpm")  # chapter 04's unconditional model
+classifier = load_classifier()
+test_images, test_labels = datasets.load_fashion_mnist("test")
+originals = test_images[:8]
+x0 = datasets.to_model_range(originals)  # (8, 1, 28, 28) in [−1, 1]
+editing_results = json.loads(Path("../benchmarks/results/editing.json").read_text())["parts"]
+print(describe())
+
+# %% [markdown]
+# ## 1. Inpainting: conditioning by replacement
+#
+# We know part of an image, x0 where the mask m is 0, and want the rest to be drawn from the model,
+# consistently with what we know. The forward process tells us exactly what the known part looks like at
+# every noise level: q(x_s | x0) = N(√ᾱs·x0, (1 − ᾱs)·I) (chapter 01), one sample of which needs no
+# network. So run the reverse process as usual, and after every step to level s, replace the known
+# region by a fresh sample of it at that level:
+#
+# x_s ← m ⊙ x_s + (1 − m) ⊙ (√ᾱs·x0 + √(1 − ᾱs)·ε),  ε ~ N(0, I),
+#
+# with m = 1 where the image is generated. At the last step (s = −1, ᾱ = 1) the known pixels are pasted
+# exactly. This is the "imputation" of Song et al. (2021, Sec. 5) and the baseline that Lugmayr et al.
+# (2022) improve on. In code it is a `condition(x, s)` that `sample_loop` applies after each step
+# (`editing.inpaint_options` builds it), so it works with every sampler of chapter 05. Three masks, on
+# the first eight test images, with DDIM in 50 steps:
+
+# %%
+masks = {kind: make_mask(kind, len(x0), generator=torch.Generator().manual_seed(0)) for kind in ("box", "half", "strokes")}
+start = time.perf_counter()
+completed = {kind: edit(ddpm, x0, "inpaint", mask=mask, sampler="ddim", steps=50, progress=False)
+             for kind, mask in masks.items()}
+print(f"3 × 8 completions in {time.perf_counter() - start:.1f} s")
+rows = [x0]
+for kind, mask in masks.items():
+    rows += [x0 * (1 - mask) + 0.2 * mask, completed[kind]]  # the hole in grey, then the completion
+show_images(torch.cat(rows), ncols=8, scale=0.9)
+plt.suptitle("originals; then for a box, the bottom half and strokes: the input (hole in grey), the completion",
+             fontsize=9)
+plt.show()
+for kind in masks:
+    assert torch.equal(completed[kind] * (1 - masks[kind]), x0 * (1 - masks[kind]))  # the known pixels, exactly
+
+# %% [markdown]
+# The box and the strokes are easy: the known pixels around them say almost everything. The bottom half
+# is the real test: the completions are garments, and most continue the top half's outline, but some
+# change their mind halfway (a shirt's top above a trouser's legs). The reason is in the update itself.
+# The generated half never sees the known half as it is, only through the noise pasted over it at the
+# current level; early on, at high noise, that says little, and the model commits to a layout that
+# fits the noise, not the known half. Once the noise is low enough for the known half to be read, the
+# layout of the generated half is settled.
+#
+# ## 2. RePaint: going back to revise
+#
+# Lugmayr et al. (2022, Alg. 1) let the generated part revise its layout after it has seen the known
+# one: every `jump_length` steps, noise the whole state back up by `jump_length` steps with the forward
+# process, x_t = √(ᾱt/ᾱs)·x_s + √(1 − ᾱt/ᾱs)·ε (no network call), and denoise that stretch again,
+# `resample` times in all. In `sample_loop` that is just a list of timesteps that goes back up now and
+# then:
+
+# %%
+down = ddpm.sampling_timesteps(50, "trailing")
+schedule = repaint_timesteps(down, jump_length=5, resample=4)
+calls = sum(1 for a, b in zip(schedule, schedule[1:] + [-1]) if b < a)
+print(f"{len(down)} steps down become {len(schedule)} moves, {calls} of them network calls "
+      f"({calls / len(down):.0f}× the plain sampler's)")
+fig, ax = plt.subplots(figsize=(8, 2.4))
+ax.plot(down, ".-", lw=1, ms=3, label="DDIM, 50 steps")
+ax.plot(schedule, lw=1, label="RePaint, jump length 5, resample 4")
+ax.set_xlabel("move")
+ax.set_ylabel("timestep t")
+ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+assert calls == len(down) + len(range(5, len(down), 5)) * 3 * 5  # 3 more passes over 5 steps at each jump
+
+# %% [markdown]
+# The same eight bottom halves, completed with RePaint at resample 4:
+
+# %%
+start = time.perf_counter()
+repainted = edit(ddpm, x0, "inpaint", mask=masks["half"], method="repaint", jump_length=5, resample=4,
+                 sampler="ddim", steps=50, progress=False)
+print(f"8 RePaint completions in {time.perf_counter() - start:.1f} s")
+show_images(torch.cat([x0 * (1 - masks["half"]) + 0.2 * masks["half"], completed["half"], repainted]), ncols=8,
+            scale=0.9)
+plt.suptitle("the input; replacement; RePaint (resample 4)", fontsize=9)
+plt.show()
+
+# %% [markdown]
+# Eight images tell little. `benchmarks/editing.py` completes the bottom halves of the first 1,000 test
+# images each way and asks the book's classifier two questions: is the completion the same kind of
+# garment as the original (**agreement** of its predicted classes), and is it realistic (**FID** against
+# the real-vs-real floor)? The originals are the ceiling (agreement 1, FID at the floor), the half-black
+# inputs the other end.
+
+# %%
+inpaint = editing_results["inpaint"]
+print(f"bottom half of the first {inpaint['num_images']:,} test images, {inpaint['sampler'].upper()}-"
+      f"{inpaint['steps']}, {inpaint['threads']} threads ({inpaint['machine']})\n")
+print(f"{'':14s} {'agreement':>9s} {'FID':>6s} {'floor':>6s} {'PSNR':>6s} {'seconds':>8s}")
+for name, r in inpaint["rows"].items():
+    seconds = f"{r['seconds']:8.1f}" if "seconds" in r else f"{'—':>8s}"
+    print(f"{name:14s} {r['class_agreement']:9.3f} {r['fid']:6.1f} {r['fid_floor']:6.1f} {r['psnr']:6.2f} {seconds}")
+rows = inpaint["rows"]
+assert rows["originals"]["class_agreement"] == 1 and rows["masked"]["fid"] > rows["replace"]["fid"]
+
+# %% [markdown]
+# **Reading the table.** Both methods turn a half-black image into a garment the classifier recognises
+# far more often than the masked input, and at a fraction of its FID. Resampling buys agreement and
+# realism at a cost that grows with `resample`: each revision is another pass over the stretch. Neither
+# reaches the ceiling: half of a Fashion-MNIST image often does not decide the garment (the top half of
+# a pullover, a shirt and a coat look alike), so perfect agreement is not even the right target. The
+# numbers quoted in `benchmarks/RESULTS.md` are these.
+
+# %% [markdown]
+# ## 3. SDEdit: starting the reverse process mid-way
+#
+# Meng et al. (2021) edit an image without any mask: noise it to a level t0 with the forward process,
+# x_t0 = √ᾱt0·x + √(1 − ᾱt0)·ε, and run the reverse process from there. At small t0 the noise hides only
+# fine detail, and the model redraws the detail; at t0 = T it hides everything, and the result is an
+# unconditional sample. The **strength** t0/T sets where between the two an edit lands. With `num_steps`
+# steps, SDEdit runs the last round(strength·num_steps) of them (`editing.sdedit_options`). One test image
+# at ten strengths:
+
+# %%
+strengths = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+strip = torch.cat([edit(ddpm, x0[:1], "sdedit", strength=s, steps=50, progress=False) for s in strengths])
+show_images(torch.cat([x0[:1], strip]), ncols=11, titles=["input"] + [f"{s:.1f}" for s in strengths], scale=0.9)
+plt.show()
+
+# %% [markdown]
+# The trade-off over 1,000 test images (`benchmarks/editing.py`): realism (FID against the floor) and
+# faithfulness (PSNR to the input, and whether the classifier still sees the input's class), by strength.
+
+# %%
+sdedit = editing_results["sdedit"]["rows"]
+s_values = [r["strength"] for r in sdedit.values()]
+fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+axes[0].plot(s_values, [r["fid"] for r in sdedit.values()], "o-", label="SDEdit")
+axes[0].axhline(next(iter(sdedit.values()))["fid_floor"], color="k", lw=1, ls=":", label="real-vs-real floor")
+axes[0].set_xlabel("strength t0/T")
+axes[0].set_ylabel("FID")
+axes[0].legend(fontsize=8)
+axes[1].plot(s_values, [r["class_agreement"] for r in sdedit.values()], "o-", label="class kept")
+axes[1].set_xlabel("strength t0/T")
+axes[1].set_ylabel("share of images")
+ax2 = axes[1].twinx()
+ax2.plot(s_values, [r["psnr"] for r in sdedit.values()], "s--", color="C1", label="PSNR to the input")
+ax2.set_ylabel("PSNR (dB)")
+axes[1].legend(loc="lower left", fontsize=8)
+ax2.legend(loc="upper right", fontsize=8)
+plt.tight_layout()
+plt.show()
+print(f"{'strength':>8s} {'FID':>6s} {'class kept':>10s} {'PSNR':>6s} {'seconds':>8s}")
+for r in sdedit.values():
+    print(f"{r['strength']:8.1f} {r['fid']:6.1f} {r['class_agreement']:10.3f} {r['psnr']:6.2f} {r['seconds']:8.1f}")
+kept = [r["class_agreement"] for r in sdedit.values()]
+assert kept[0] > kept[-1] and sdedit["strength-0.1"]["psnr"] > sdedit["strength-1.0"]["psnr"]
+
+# %% [markdown]
+# Faithfulness falls steadily with the strength: the input's class survives small strengths and is
+# gone by t0 = T, where the class kept is chance. Realism does not simply rise: a small strength keeps
+# the input's own detail, which is real, so the FID there is already low; the middle strengths are where
+# the model has begun to redraw and not yet finished. The useful edits are in between, where the
+# image is still recognisably the input and the model has had room to change it.
+#
+# **Edits with guidance.** The class-conditional `fashion_cfg` of chapter 06 can be steered while it
+# redraws: SDEdit with the label "coat" and its guidance scale turns the same eight test images into
+# coats, keeping more of each input at the lower strength.
+
+# %%
+cfg, _, cfg_meta = load_model(CHECKPOINT_DIR / "fashion_cfg")
+w = cfg_meta["metrics"]["guidance_scale"]
+coat = datasets.CLASS_NAMES.index("coat")
+to_coat = {s: edit(cfg, x0, "sdedit", strength=s, steps=50, labels=torch.full((8,), coat), guidance_scale=w,
+                   progress=False) for s in (0.5, 0.8)}
+show_images(torch.cat([x0, to_coat[0.5], to_coat[0.8]]), ncols=8, scale=0.9)
+plt.suptitle(f"the inputs; SDEdit towards 'coat' at w = {w:g}, strength 0.5; strength 0.8", fontsize=9)
+plt.show()
+for s, images in to_coat.items():
+    _, predicted = classifier_outputs(classifier, images)
+    print(f"strength {s}: the classifier calls {int((predicted == coat).sum())} of 8 a coat "
+          f"(the inputs: {int((test_labels[:8] == coat).sum())} coats)")
+
+# %% [markdown]
+# ## 4. Seamless textures: a network on a torus
+#
+# A 3×3 convolution with zero padding knows where the border is: outside it, everything is zero. Pad
+# circularly instead, so that the left neighbour of the first column is the last column, and the UNet
+# sees its image as a torus: its average pooling and nearest-neighbour upsampling align with the wrap
+# (28 halves to 14 and 7), and attention has no positions, so the whole network is equivariant to cyclic
+# shifts (a test in `tests/test_editing.py` checks it). What it samples then has no border at all, and
+# tiles. `editing.circular_padding` switches every padded convolution for the duration of a block; the
+# weights are the same. Sixteen samples of `fashion_ddpm` each way, and four of the circular ones tiled 2×2:
+
+# %%
+plain = generate(ddpm, 16, "ddim", 50, seed=0, progress=False)
+with circular_padding(ddpm.network):
+    torus = generate(ddpm, 16, "ddim", 50, seed=0, progress=False)
+show_images(torch.cat([plain, torus]), ncols=16, scale=0.7)
+plt.suptitle("zero padding (the checkpoint as trained); circular padding, the same weights and noise", fontsize=9)
+plt.show()
+show_images(torus[:4, 0].repeat(1, 2, 2)[:, None], ncols=4, scale=2.0)
+plt.suptitle("four circular samples, each tiled 2 × 2", fontsize=9)
+plt.show()
+
+
+def border_ink(images):
+    """The share of border pixels that are not background."""
+    border = torch.cat([images[..., 0, :], images[..., -1, :], images[..., :, 0], images[..., :, -1]], dim=-1)
+    return float((border > -0.5).float().mean())
+
+
+for name, images in (("zero padding", plain), ("circular padding", torus)):
+    wrap, inside = seam_gap(images)
+    print(f"{name:16s}: |seam| {wrap:.3f} against |neighbours| {inside:.3f} inside; "
+          f"{border_ink(images):.0%} of the border is ink")
+assert border_ink(torus) > 3 * border_ink(plain)
+
+# %% [markdown]
+# Both kinds tile, by the measure: the step across the seam is no larger than between neighbours inside.
+# A Fashion-MNIST sample tiles anyway, on its black ground. What circular padding changes is what the
+# network draws. Trained with zero padding, it found the centre of the picture through the zeros at the
+# border; on a torus there is no centre, so the garment's parts are drawn wherever they happen to start,
+# cross the border, and break into texture: fabric-like patterns that tile seamlessly, but no longer
+# garments. A texture model is trained the same way it samples: circular padding during training too, on
+# images that are themselves textures (random crops of fabric or terrain), so that "no centre" is what
+# it learned.
+#
+# **What this chapter leaves out.** Medical imaging is the other use the seed article names, and the
+# methods here are the ones it uses (inpainting of missing slices, SDEdit-like translation between
+# scanners and contrasts, and, most of all, reconstruction from undersampled MRI or sparse-view CT,
+# where the known part is a set of measurements rather than pixels and replacement becomes a projection
+# onto the data). It is out of scope here for a plain reason: no medical dataset is licensed for
+# download without registration, and none ships with the book's registries offline.
+
+# %% [markdown]
+# ## 5. Exercises
+#
+# Each exercise has a check function; replace `None` with your answer and run the cell. Solutions are in
+# `chapters/solutions/ch11.py`.
+#
+# **Exercise 1.** Inpainting by replacement pastes the known region at level s. A known pixel has value
+# x0 = 0.5, the level has ᾱs = 0.25, and the noise drawn for that pixel is ε = −1. What value is pasted?
+
+# %%
+from checks.ch11 import check_pasted_value, check_repaint_calls, check_sdedit_calls  # noqa: E402
+
+answer = None
+check_pasted_value(answer)
+
+# %% [markdown]
+# **Exercise 2.** SDEdit at strength 0.3 with 50 DDIM steps and no guidance: how many network calls does
+# one image cost?
+
+# %%
+answer = None
+check_sdedit_calls(answer)
+
+# %% [markdown]
+# **Exercise 3.** RePaint over 20 DDIM steps with jump length 5 and resample 3: how many network calls
+# does one image cost? (A move back up is no call.)
+
+# %%
+answer = None
+check_repaint_calls(answer)
+
+# %% [markdown]
+# ## Summary
+#
+# - Inpainting, SDEdit and seamless textures need no new model: they change the state the reverse
+#   process starts from (SDEdit), the timesteps it visits (SDEdit, RePaint) or what it is told after each
+#   step (replacement), all through chapter 05's one loop. `python -m diffusion_lite edit` runs them.
+# - Replacement keeps the known pixels exactly, but the generated part sees them only through noise and
+#   may commit to a layout that does not fit; RePaint's jumps back up let it revise, at a price in
+#   network calls that the benchmark puts beside its gain.
+# - SDEdit's strength trades faithfulness for freedom; with class guidance it redraws an image into
+#   another class.
+# - Circular padding makes the network a torus: samples tile, and a model trained on centred garments
+#   draws texture instead, which is what a texture model should be trained to do.
