@@ -85,6 +85,9 @@ def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: fl
             ddpm.network.train(was_training)
 
 
+EDIT_MODES = ("inpaint", "sdedit")
+
+
 def edit(ddpm, images: torch.Tensor, mode: str, mask=None, strength: float = 0.6, method: str = "replace",
          jump_length: int = 5, resample: int = 3, sampler: str = "ddim", steps: int = 50, seed: int = 0,
          labels=None, guidance_scale: float = 1.0, batch_size: int = SAMPLE_BATCH, precision: str = "auto",
@@ -108,9 +111,6 @@ def edit(ddpm, images: torch.Tensor, mode: str, mask=None, strength: float = 0.6
         options = lambda part, g: sdedit_options(ddpm, images[part], strength, steps, g)  # noqa: E731
     return generate(ddpm, len(images), sampler, steps, seed, batch_size=batch_size, progress=progress,
                     labels=labels, guidance_scale=guidance_scale, precision=precision, edit=options)
-
-
-EDIT_MODES = ("inpaint", "sdedit")
 
 
 def sample_labels(label: str | None, num: int, num_classes: int | None) -> torch.Tensor | None:

@@ -10,12 +10,10 @@ import json
 import time
 
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
-from tqdm.auto import tqdm
 
 from diffusion_lite.datasets import load_fashion_mnist, to_model_range
-from diffusion_lite.metrics import CLASSIFIER_PATH, FashionClassifier, classifier_outputs
+from diffusion_lite.metrics import CLASSIFIER_PATH, classifier_outputs, train_classifier
 
 
 def main():
@@ -27,28 +25,11 @@ def main():
     parser.add_argument("--out", default=str(CLASSIFIER_PATH))
     args = parser.parse_args()
 
-    torch.manual_seed(args.seed)
-    g = torch.Generator().manual_seed(args.seed)
     images, labels = load_fashion_mnist("train")
-    x, y = to_model_range(images), labels
-    model = FashionClassifier()
-    steps = args.epochs * (len(x) // args.batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=steps)
+    steps = args.epochs * (len(images) // args.batch_size)
     start = time.time()
-    model.train()
-    for _ in tqdm(range(steps), desc="classifier"):
-        idx = torch.randint(0, len(x), (args.batch_size,), generator=g)
-        xb = x[idx]
-        flip = torch.rand(len(xb), generator=g) < 0.5
-        xb = torch.where(flip.view(-1, 1, 1, 1), xb.flip(-1), xb)
-        loss = F.cross_entropy(model(xb), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+    model = train_classifier(to_model_range(images), labels, steps, args.batch_size, args.lr, args.seed, progress=True)
     seconds = time.time() - start
-    model.eval()
     test_images, test_labels = load_fashion_mnist("test")
     _, pred = classifier_outputs(model, to_model_range(test_images))
     accuracy = (pred == test_labels).float().mean().item()

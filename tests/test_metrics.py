@@ -57,3 +57,16 @@ def test_classifier_rejects_wrong_shapes_and_missing_checkpoints(tmp_path):
         FashionClassifier().features(torch.zeros(2, 1, 32, 32))
     with pytest.raises(FileNotFoundError, match="scripts/train_classifier.py"):
         load_classifier(tmp_path / "none.safetensors")
+
+
+def test_train_classifier_learns_a_separable_task_and_repeats_with_its_seed():
+    from diffusion_lite.metrics import classifier_outputs, train_classifier
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(64) % 2
+    x = (torch.rand(64, 1, 28, 28, generator=g) * 0.5 - 0.75) + y.view(-1, 1, 1, 1).float()  # dark or bright
+    model = train_classifier(x, y, steps=30, batch_size=16, seed=3)
+    assert not model.training
+    _, predicted = classifier_outputs(model, x)
+    assert float((predicted == y).float().mean()) > 0.9
+    again = train_classifier(x, y, steps=30, batch_size=16, seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
