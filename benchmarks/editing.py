@@ -9,8 +9,11 @@
   completions beside the real-vs-real floor, and the seconds it took. The originals themselves are the
   ceiling (agreement 1, FID at the floor); the masked inputs, half black, the other end.
 - sdedit: the same images redrawn from strength t0 = 0.1 … 1.0 (DDIM, the last round(t0·50) of 50
-  steps): realism (FID) against faithfulness (PSNR to the input, and the class kept), the trade-off
-  curve of Meng et al. (2021, Fig. 3) on this model.
+  steps): realism (FID) against faithfulness (PSNR to the input, and the class kept).
+- sdedit-paint: the same from "paintings" of them, flat 4×4-pixel blocks of their mean (`painting`), the
+  kind of unrealistic guide SDEdit is for: realism against faithfulness (PSNR to the painting, the
+  original's class kept), the trade-off curve of Meng et al. (2021, Fig. 3) on this model; strength 0 is
+  the painting itself.
 Each part is written to benchmarks/results/editing.json as soon as it finishes (merged by part).
 """
 import argparse
@@ -23,12 +26,12 @@ import torch
 
 from diffusion_lite.checkpoints import load_ddpm
 from diffusion_lite.datasets import from_model_range, load_fashion_mnist, to_model_range
-from diffusion_lite.editing import make_mask
+from diffusion_lite.editing import make_mask, painting
 from diffusion_lite.generation import edit
 from diffusion_lite.metrics import classifier_outputs, image_quality, load_classifier, psnr
 from diffusion_lite.precision import cpu_name, resolve
 
-PARTS = ("inpaint", "sdedit")
+PARTS = ("inpaint", "sdedit", "sdedit-paint")
 INPAINT = {"replace": {"method": "replace"},
            "repaint-r2": {"method": "repaint", "jump_length": 5, "resample": 2},
            "repaint-r4": {"method": "repaint", "jump_length": 5, "resample": 4}}
@@ -36,11 +39,11 @@ STRENGTHS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 SAMPLER, STEPS = "ddim", 50
 
 
-def scores(images: torch.Tensor, originals: torch.Tensor, classes: torch.Tensor) -> dict:
-    """FID/KID against the floor, class agreement with the originals' classes, PSNR to the originals."""
+def scores(images: torch.Tensor, reference: torch.Tensor, classes: torch.Tensor) -> dict:
+    """FID/KID against the floor, agreement with the originals' classes, PSNR to `reference` (uint8)."""
     quality = image_quality(images, classes)
     return {"fid": quality["fid"], "fid_floor": quality["fid_floor"], "kid": quality["kid"],
-            "class_agreement": quality["class_accuracy"], "psnr": psnr(images, originals)}
+            "class_agreement": quality["class_accuracy"], "psnr": psnr(images, reference)}
 
 
 def run_part(part: str, ddpm, originals: torch.Tensor, classes: torch.Tensor) -> dict:
@@ -53,12 +56,16 @@ def run_part(part: str, ddpm, originals: torch.Tensor, classes: torch.Tensor) ->
         settings = INPAINT
     else:
         settings = {f"strength-{s:.1f}": {"strength": s} for s in STRENGTHS}
+        if part == "sdedit-paint":
+            x = painting(x)
+            rows["strength-0.0"] = {"strength": 0.0, **scores(from_model_range(x), from_model_range(x), classes)}
     for name, options in settings.items():
         t0 = time.perf_counter()
-        out = edit(ddpm, x, part, mask=mask if part == "inpaint" else None, sampler=SAMPLER, steps=STEPS,
-                   progress=False, **options)
+        out = edit(ddpm, x, "inpaint" if part == "inpaint" else "sdedit", mask=mask if part == "inpaint" else None,
+                   sampler=SAMPLER, steps=STEPS, progress=False, **options)
         seconds = time.perf_counter() - t0
-        rows[name] = {**options, "seconds": seconds, **scores(from_model_range(out), originals, classes)}
+        reference = from_model_range(x) if part == "sdedit-paint" else originals  # faithful to the input
+        rows[name] = {**options, "seconds": seconds, **scores(from_model_range(out), reference, classes)}
         print(f"  {name:14s} {seconds:6.1f} s  FID {rows[name]['fid']:6.1f}  agreement "
               f"{rows[name]['class_agreement']:.3f}  PSNR {rows[name]['psnr']:.2f}", flush=True)
     return rows

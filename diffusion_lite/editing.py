@@ -22,6 +22,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .ddpm import DDPM
@@ -122,6 +123,12 @@ def sdedit_options(ddpm: DDPM, images: torch.Tensor, strength: float, num_steps:
     tail = ts[len(ts) - max(1, round(strength * len(ts))):]
     noise = torch.randn(images.shape, generator=generator, dtype=images.dtype)
     return {"timesteps": tail, "start": add_noise(ddpm.schedule, images, torch.full((len(images),), tail[0]), noise)}
+
+
+def painting(images: torch.Tensor, block: int = 4) -> torch.Tensor:
+    """Images (N, 1, H, W) as flat `block` × `block` patches, each its patch's mean: a rough painting, the kind
+    of unrealistic guide SDEdit turns into a realistic image."""
+    return F.interpolate(F.avg_pool2d(images, block), scale_factor=block, mode="nearest")
 
 
 @contextmanager

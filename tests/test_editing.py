@@ -189,3 +189,11 @@ def test_the_readmes_edit_examples_run_as_written(tmp_path, monkeypatch):
         assert main(argv) == 0, command
         with np.load(tmp_path / out) as f:
             assert f["images"].shape == (16, 28, 28)
+
+
+def test_a_painting_is_flat_blocks_of_the_means():
+    from diffusion_lite.editing import painting
+    x = torch.arange(64.0).view(1, 1, 8, 8)
+    p = painting(x, 4)
+    assert p.shape == x.shape and float(p[0, 0, 0, 0]) == float(x[0, 0, :4, :4].mean())
+    assert torch.equal(p[0, 0, :4, :4], p[0, 0, :1, :1].expand(4, 4)) and float(p.mean()) == float(x.mean())
