@@ -140,6 +140,12 @@ def test_the_stored_workers_timings_interleave_the_four_settings():
     ("vae_sweep", ["--num", "1"], "--threads must be >= 1 and --num in [2, 10000]"),
     ("vae_sweep", ["--sweep", "full", "--variants", "beta1e-2-c4"], "the full sweep's variants are beta1e-4-c4, "),
     ("vae_sweep", ["--checkpoint", "data/checkpoints/fashion_ldm"], "is a ldm checkpoint, not an autoencoder"),
+    ("editing", ["--parts", "blur"], "invalid choice: 'blur'"),
+    ("editing", ["--num", "1"], "--num must be in [2, 10000] and --threads >= 1"),
+    ("editing", ["--checkpoint", "data/checkpoints/scenes_ldm"], "is not a pixel-space Fashion-MNIST model"),
+    ("augmentation", ["--steps", "0"], "--per-class, --steps, --batch-size and --threads must be >= 1"),
+    ("molecules", ["--molecules", "benzene"], "invalid choice: 'benzene'"),
+    ("molecules", ["--threshold", "0"], "--threshold > 0"),
 ])
 def test_bad_arguments_are_refused_with_what_is_allowed(script, argv, message, monkeypatch, capsys):
     module = load_script(script)
@@ -247,3 +253,46 @@ def test_t2i_levers_skips_the_arms_that_have_a_result(tmp_path, monkeypatch, cap
     with pytest.raises(KeyError):  # nothing trained: straight to the table, which reads the (empty) result
         levers.main()
     assert f"skipping base: results in {tmp_path}" in capsys.readouterr().out
+
+
+def test_the_editing_results_read_against_their_ends():
+    editing = load_script("editing")
+    parts = json.loads((ROOT / "benchmarks/results/editing.json").read_text())["parts"]
+    inpaint = parts["inpaint"]["rows"]
+    assert set(inpaint) == {"originals", "masked", *editing.INPAINT} and parts["inpaint"]["num_images"] == 1000
+    assert inpaint["originals"]["class_agreement"] == 1 and inpaint["originals"]["fid"] < 1.1 * inpaint["originals"]["fid_floor"]
+    for name, options in editing.INPAINT.items():
+        r = inpaint[name]
+        assert {k: r[k] for k in options} == options and 0 < r["class_agreement"] <= 1
+        assert inpaint["originals"]["fid"] < r["fid"] < inpaint["masked"]["fid"], name
+    for part in ("sdedit", "sdedit-paint"):
+        if part in parts:
+            rows = parts[part]["rows"]
+            strengths = [r["strength"] for r in rows.values()]
+            assert strengths == sorted(strengths) and strengths[-1] == 1.0
+            assert rows["strength-0.1"]["psnr"] > rows["strength-1.0"]["psnr"]
+
+
+def test_the_molecule_results_hold_every_set_for_every_molecule():
+    path = ROOT / "benchmarks/results/molecules.json"
+    if not path.exists():
+        pytest.skip("benchmarks/molecules.py has not been run")
+    results = json.loads(path.read_text())
+    from diffusion_lite.molecules import MOLECULES
+    assert set(results["molecules"]) <= set(MOLECULES)
+    for name, r in results["molecules"].items():
+        assert r["smiles"] == MOLECULES[name] and 3 <= r["torsions"] <= 5
+        assert set(r["sets"]) == {"diffusion", "rdkit", "rdkit torsions, the template's rigid parts", "random torsions"}
+        for scores in r["sets"].values():
+            assert 0 <= scores["coverage_recall"] <= 1 and scores["matching_recall"] >= 0
+            assert scores["threshold"] == results["settings"]["threshold"]
+
+
+def test_the_augmentation_runs_match_their_settings():
+    path = ROOT / "benchmarks/results/augmentation.json"
+    if not path.exists():
+        pytest.skip("benchmarks/augmentation.py has not been run")
+    results = json.loads(path.read_text())
+    for key, r in results["runs"].items():
+        assert key == f"real{r['real_per_class']}-synthetic{r['synthetic_per_class']}-seed{r['seed']}"
+        assert 0.1 < r["test_accuracy"] < 1
