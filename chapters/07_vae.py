@@ -667,8 +667,9 @@ print(f"recorded: FID {m['fid']:.1f} against a floor of {m['fid_floor']:.1f} for
 # book's 15-minute pixel recipe and the two latent variants one after the other on this CPU (2 threads),
 # each for 15 minutes, and scored 1,000 DDIM-50 samples of each against the floor. The autoencoder's own
 # 15 minutes of training are not in the budget (it is trained once and reused); encoding the 60,000
-# images once is shown apart. These runs are from 2026-12-02, on the autoencoder before its KL weight was
-# corrected (rFID 29.2, not 16.3): the latent models' FIDs here carry its larger error.
+# images once is shown apart. The pixel recipe and `fashion-ldm` ran one after the other on 2026-12-07, on
+# the corrected autoencoder; the padded 8×8 variant is the run of 2026-12-02, on the autoencoder before
+# its KL weight was corrected (rFID 29.2, not 16.3), so its FID carries that larger error.
 
 # %%
 budget = json.loads(Path("../benchmarks/results/train_budget_latent.json").read_text())
