@@ -241,9 +241,9 @@ def _edit(args) -> int:
         raise ValueError(f"{Path(args.checkpoint).name} is a {'text-to-image' if recipe.text else 'latent'} model; "
                          "edit works on pixel-space Fashion-MNIST checkpoints such as fashion_ddpm and fashion_cfg")
     num_classes = ddpm.network.config.num_classes
-    label = args.label
-    if label is not None and label.lower() in (n.lower() for n in datasets.CLASS_NAMES):
-        label = str([n.lower() for n in datasets.CLASS_NAMES].index(label.lower()))
+    label, names = args.label, [n.lower() for n in datasets.CLASS_NAMES]
+    if label is not None and label.lower() in names:  # a class by name, as --label coat
+        label = str(names.index(label.lower()))
     labels = sample_labels(label, len(images), num_classes)
     guidance_scale = _guidance_scale(args.guidance_scale, labels, metadata)
     print(describe(args.precision))

@@ -105,9 +105,7 @@ def edit(ddpm, images: torch.Tensor, mode: str, mask=None, strength: float = 0.6
         mask = check_mask(mask, images)
         options = lambda part, g: inpaint_options(ddpm, images[part], mask[part], steps, g, method,  # noqa: E731
                                                   jump_length, resample)
-    else:
-        if not 0 < strength <= 1:  # before any work
-            raise ValueError(f"strength must be in (0, 1], got {strength}")
+    else:  # sdedit_options refuses a strength outside (0, 1] at the first batch, before any sampling
         options = lambda part, g: sdedit_options(ddpm, images[part], strength, steps, g)  # noqa: E731
     return generate(ddpm, len(images), sampler, steps, seed, batch_size=batch_size, progress=progress,
                     labels=labels, guidance_scale=guidance_scale, precision=precision, edit=options)

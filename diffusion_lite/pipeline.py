@@ -89,11 +89,13 @@ class TextConditionedUNet(nn.Module):
         """mean (1 − s)² over the tokens with a target region and the cross-attention layers (class docstring)."""
         unique, index = torch.unique(labels, dim=0, return_inverse=True)
         captions = self.text_encoder.tokenizer.decode(unique)
-        terms = []
+        terms, targets = [], {}  # the targets by (length, side): the layers at one resolution share them
         for attn in self._cross:
             weights = attn.weights.float().mean(1)  # (B, N, L'): averaged over heads
-            side, length = int(weights.shape[1] ** 0.5), weights.shape[2]
-            target = self.layout(captions, length, side).to(weights.device)[index]  # (B, L', N)
+            shape = (weights.shape[2], int(weights.shape[1] ** 0.5))
+            if shape not in targets:
+                targets[shape] = self.layout(captions, *shape).to(weights.device)[index]  # (B, L', N)
+            target = targets[shape]
             named = target.sum(-1) > 0
             if not named.any():
                 return weights.sum() * 0  # nothing named in the batch (every caption dropped)
