@@ -3,7 +3,8 @@
 Modules form layers; each imports only from its own layer or those below:
 1. mathematics on plain tensors: `schedules`, `process`, `samplers`
 2. networks: `embeddings`, `mlp`, `attention`, `unet`, `vae`, `text`
-3. models combining a network with the mathematics: `ddpm`, `guidance`, `pipeline`, `editing`
+3. models combining a network with the mathematics: `ddpm`, `guidance`, `pipeline`, `editing`,
+   `flow`
 4. tools: `datasets`, `training`, `checkpoints`, `generation`, `metrics`, `plotting`, `widgets`, the CLI
    (`python -m diffusion_lite`)
 """

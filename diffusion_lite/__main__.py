@@ -3,7 +3,9 @@
     data check|download                       verify Fashion-MNIST, or fetch it into data/fashion-mnist/
     train --recipe NAME --out DIR [--evaluate N] [--export PATH]
                                               train a diffusion model or an autoencoder (resumes from
-                                              DIR/state.pt); writes DIR/model.safetensors + .json
+                                              DIR/state.pt); writes DIR/model.safetensors + .json;
+                                              `torchrun --nproc_per_node N -m diffusion_lite train ...`
+                                              trains a diffusion model data-parallel on N processes
     sample --checkpoint PATH --num N --out F.npz [--sampler ddpm|ddim|euler|heun|dpmpp_2m --steps S
            --eta E --seed K --cache-every N --last-t T --workers J --precision auto|bf16|float32]
            [--label L|all | --prompt "a bag in the top left" | --prompts-file F] [--guidance-scale W]
@@ -67,6 +69,7 @@ def _train(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out must be a folder (the run's state and model go in it), but {out} is a file")
+    rank = _start_process_group()
     torch.manual_seed(recipe.train.seed)
     model = build_model(recipe)
     if recipe.dataset == "scenes":  # captioned scenes: the captions' token ids are the labels
@@ -84,10 +87,16 @@ def _train(args) -> int:
     if trainer.step:
         print(f"resuming from step {trainer.step} of {recipe.train.steps} ({out / 'state.pt'})")
     trainer.train(checkpoint=out / "state.pt")
+    if trainer.world > 1:
+        import torch.distributed as dist
+        dist.destroy_process_group()
+    if rank > 0:  # rank 0 holds the same weights and writes them
+        return 0
     metadata = {
         "recipe_name": args.recipe if not args.config else args.config, "steps": trainer.step,
         "train_seconds": round(trainer.seconds, 1), "threads": torch.get_num_threads(),
         "images_per_second": round(trainer.step * recipe.train.batch_size / max(trainer.seconds, 1e-9), 1),
+        "processes": trainer.world,
         "final_loss_mean_100": float(np.mean(trainer.losses[-100:])), "torch": torch.__version__,
         "precision": resolve(recipe.train.precision), "cpu": cpu_name()}
     final = trainer.ema
@@ -104,6 +113,19 @@ def _train(args) -> int:
         path = save_model(final, recipe, target, metadata)
         print(f"wrote {path} and {path.with_suffix('.json')}")
     return 0
+
+
+def _start_process_group() -> int:
+    """Under `torchrun` (which sets WORLD_SIZE, RANK and the rendezvous address), join its process group with
+    the gloo backend (the package trains on the CPU; on GPUs, with the model on cuda:LOCAL_RANK, it would be
+    nccl) and return this process's rank; a plain `train` is rank 0 of one."""
+    import os
+    import torch.distributed as dist
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return dist.get_rank()
 
 
 def _evaluate_stored(path: Path, num: int, guidance_scale: float) -> dict:

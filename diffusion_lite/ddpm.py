@@ -100,13 +100,17 @@ class DDPM(nn.Module):
         return weights[self.prediction_type].float()
 
     def loss(self, x: torch.Tensor, generator: torch.Generator | None = None,
-             labels: torch.Tensor | None = None) -> torch.Tensor:
+             labels: torch.Tensor | None = None, part: slice | None = None) -> torch.Tensor:
         """`forward` with t ~ U{0..T−1} and ε ~ N(0, I) drawn from `generator` (Algorithm 1, one step),
-        and the labels dropped to the null class with probability `label_dropout`."""
+        and the labels dropped to the null class with probability `label_dropout`. With `part`, the draws
+        are made for the whole batch and the loss is computed on that slice of it: a data-parallel process's
+        share (`training`), with exactly the t, ε and labels the whole batch would give those examples."""
         t = torch.randint(0, self.timesteps, (x.shape[0],), generator=generator).to(x.device)
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
         if labels is not None and self.label_dropout > 0:
             labels = drop_labels(labels, self.label_dropout, null_label_of(self.network), generator)
+        if part is not None:
+            x, t, noise, labels = x[part], t[part], noise[part], None if labels is None else labels[part]
         return self(x, t, noise, labels)
 
     def sampling_timesteps(self, num_steps: int | None = None, spacing: str = "leading",

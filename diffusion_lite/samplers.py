@@ -226,3 +226,43 @@ def invert_loop(model: Callable, x0: torch.Tensor, schedule: NoiseSchedule, num_
         x = abar_t**0.5 * x0_hat + (1 - abar_t) ** 0.5 * eps_hat
         s = t
         yield t, x
+
+
+def timestep_at_sigma(schedule: NoiseSchedule, sigma: float) -> float:
+    """The fractional timestep t at which the schedule's σt equals `sigma`, linear in log σ between its
+    integer steps (σt rises with t), clamped to [0, T − 1]: how a network trained on integer steps is asked
+    about a noise level between them (the sinusoidal embedding takes any real t)."""
+    log_sigmas = schedule.sigmas.log()
+    x = math.log(sigma)
+    if x <= log_sigmas[0]:
+        return 0.0
+    if x >= log_sigmas[-1]:
+        return float(schedule.num_timesteps - 1)
+    i = int(torch.searchsorted(log_sigmas, torch.tensor(x, dtype=torch.float64))) - 1
+    return i + float((x - log_sigmas[i]) / (log_sigmas[i + 1] - log_sigmas[i]))
+
+
+def probability_flow(model: Callable, schedule: NoiseSchedule, prediction_type: str = "epsilon") -> Callable:
+    """The probability-flow ODE of a trained model in the σ view (Song et al. 2021, Eq. 13; Karras et al.
+    2022, Eq. 4 with σ(t) = t), written in log σ so that a solver's steps scale with the noise level:
+
+        dx̃/d(log σ) = σ·dx̃/dσ = σ·ε̂(x̃, σ),  x̃ = x_t/√ᾱt, ᾱ = 1/(1 + σ²).
+
+    Returns f(log_sigma, x̃) → dx̃/d(log σ) for a continuous noise level, the network asked at the fractional
+    timestep `timestep_at_sigma` and its output turned into ε̂ with ᾱ of σ itself. An adaptive solver
+    (SciPy's `solve_ivp`, chapter 12) integrates it from σ_max down to σ_min; `sample_loop`'s solvers take
+    fixed steps on the same ODE (DDIM is its Euler step, `euler_step`)."""
+    if prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"unknown prediction_type {prediction_type!r}; choose one of {PREDICTION_TYPES}")
+
+    def f(log_sigma: float, x_tilde: torch.Tensor) -> torch.Tensor:
+        sigma = math.exp(log_sigma)
+        abar = 1 / (1 + sigma**2)
+        x = x_tilde * abar**0.5
+        t = torch.full((x.shape[0],), timestep_at_sigma(schedule, sigma), device=x.device)
+        out = model(x, t)
+        eps = {"epsilon": lambda: out, "v_prediction": lambda: (1 - abar) ** 0.5 * x + abar**0.5 * out,
+               "sample": lambda: (x - abar**0.5 * out) / (1 - abar) ** 0.5}[prediction_type]()
+        return sigma * eps
+
+    return f

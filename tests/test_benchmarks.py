@@ -146,6 +146,9 @@ def test_the_stored_workers_timings_interleave_the_four_settings():
     ("augmentation", ["--steps", "0"], "--per-class, --steps, --batch-size and --threads must be >= 1"),
     ("molecules", ["--molecules", "benzene"], "invalid choice: 'benzene'"),
     ("molecules", ["--threshold", "0"], "--threshold > 0"),
+    ("flow", ["--arms", "nope"], "invalid choice: 'nope'"),
+    ("flow", ["--minutes", "0"], "--minutes and --probe-seconds must be > 0"),
+    ("probability_flow", ["--tolerances", "0"], "--calls >= 1 and --tolerances > 0"),
 ])
 def test_bad_arguments_are_refused_with_what_is_allowed(script, argv, message, monkeypatch, capsys):
     module = load_script(script)

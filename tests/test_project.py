@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = {"schedules": 1, "process": 1, "samplers": 1, "embeddings": 2, "mlp": 2, "attention": 2, "unet": 2,
-          "vae": 2, "text": 2, "ddpm": 3, "guidance": 3, "pipeline": 3, "editing": 3, "molecules": 4, "datasets": 4, "training": 4,
+          "vae": 2, "text": 2, "ddpm": 3, "guidance": 3, "pipeline": 3, "editing": 3, "flow": 3, "molecules": 4, "datasets": 4, "training": 4,
           "metrics": 4, "checkpoints": 4, "generation": 4, "precision": 4, "plotting": 4, "widgets": 4, "__main__": 4, "__init__": 4}
 
 
