@@ -27,7 +27,7 @@ import torch
 
 from diffusion_lite.checkpoints import DDPMConfig, build_ddpm, get_recipe, save_model
 from diffusion_lite.datasets import from_model_range, load_fashion_mnist, to_model_range
-from diffusion_lite.flow import FlowMatching, path_scale
+from diffusion_lite.flow import FlowMatching, straightness
 from diffusion_lite.generation import generate
 from diffusion_lite.metrics import image_quality
 from diffusion_lite.precision import cpu_name, resolve
@@ -50,20 +50,16 @@ def arm_recipe(name: str):
     return recipe
 
 
-def straightness(model, num: int = 200, steps: int = 50, seed: int = 0) -> float:
-    """Mean over `num` images of ‖x_end − x_start‖ / Σ‖x_{k+1} − x_k‖ along a `steps`-step DDIM path."""
+def path_straightness(model, num: int = 200, steps: int = 50, seed: int = 0) -> float:
+    """Mean over `num` images of `flow.straightness` along a `steps`-step DDIM path, on the line for a flow."""
     cfg = model.network.config
     with torch.no_grad():
         _, states = model.sample((num, cfg.in_channels, cfg.image_size, cfg.image_size), sampler="ddim",
                                  num_steps=steps, spacing="trailing", return_trajectory=True,
                                  generator=torch.Generator().manual_seed(seed))
-    if isinstance(model, FlowMatching):  # onto the line: x_line = c(t)·x_vp at each visited step (t = 0 at the end)
-        ts = model.sampling_timesteps(steps, "trailing")
-        times = torch.cat([model.times[ts].float(), torch.zeros(1)])
-        states = states * path_scale(times).view(-1, 1, 1, 1, 1)
-    flat = states.flatten(2)
-    length = (flat[1:] - flat[:-1]).norm(dim=-1).sum(0)
-    return float(((flat[-1] - flat[0]).norm(dim=-1) / length).mean())
+    if isinstance(model, FlowMatching):
+        states = model.on_line(states, steps)
+    return float(straightness(states).mean())
 
 
 def run_arm(name: str, data: torch.Tensor, seconds: float, num: int, probe_seconds: float, runs: Path) -> dict:
@@ -92,7 +88,7 @@ def run_arm(name: str, data: torch.Tensor, seconds: float, num: int, probe_secon
                                                    "sample_seconds": time.perf_counter() - t0}
         print(f"  {name} {sampler:9s} {calls:3d} calls: FID {quality['fid']:.1f} (floor {quality['fid_floor']:.1f})",
               flush=True)
-    result["straightness"] = straightness(model)
+    result["straightness"] = path_straightness(model)
     return result
 
 

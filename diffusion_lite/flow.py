@@ -68,10 +68,26 @@ class FlowMatching(DDPM):
     velocity ε − x0 at the line's point x_t = (1 − t_k)·x0 + t_k·ε (`path_times`)."""
 
     def __init__(self, network: nn.Module, timesteps: int = 1000, clip_x0: float | None = None,
-                 label_dropout: float = 0.0):
+                 label_dropout: float = 0.0, coupled: bool = False):
         super().__init__(network, timesteps, prediction_type="sample", clip_x0=clip_x0, label_dropout=label_dropout)
         self.schedule = linear_path_schedule(timesteps)
         self.times = path_times(timesteps)
+        self.coupled = coupled  # train on given (x0, ε) pairs: rectified flow's reflow (`loss`)
+
+    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None,
+             labels: torch.Tensor | None = None, part: slice | None = None) -> torch.Tensor:
+        """`DDPM.loss`: ε drawn afresh for each example. A `coupled` model instead trains on pairs x = (B, 2, ...)
+        of an x0 and the noise ε it was drawn from (Liu et al. 2023's reflow: the paths of a trained flow,
+        straightened by learning its own noise-to-sample coupling)."""
+        if not self.coupled:
+            return super().loss(x, generator, labels, part)
+        if x.ndim < 2 or x.shape[1] != 2:
+            raise ValueError(f"a coupled flow trains on pairs (batch, 2, ...) of x0 and its noise, got {tuple(x.shape)}")
+        t = torch.randint(0, self.timesteps, (x.shape[0],), generator=generator).to(x.device)
+        x0, noise = x[:, 0], x[:, 1]
+        if part is not None:
+            x0, t, noise, labels = x0[part], t[part], noise[part], None if labels is None else labels[part]
+        return self(x0, t, noise, labels)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
                 labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -98,8 +114,18 @@ class FlowMatching(DDPM):
         return super().sample_steps(x, num_steps, sampler, spacing, VelocityToX0(network or self.network, self.times),
                                     clip_x0, generator, last_t, **step_options)
 
-    def velocity(self, x: torch.Tensor, t: float, *args) -> torch.Tensor:
-        """v̂ at a point x on the line at time t ∈ (0, 1), the network told the nearest step k."""
-        k = int(round(t * (self.timesteps + 1))) - 1
-        k = min(max(k, 0), self.timesteps - 1)
-        return self.network(x, torch.full((x.shape[0],), k, dtype=torch.long, device=x.device), *args)
+    def on_line(self, trajectory: torch.Tensor, num_steps: int, spacing: str = "trailing") -> torch.Tensor:
+        """A trajectory of `sample(..., return_trajectory=True)` (variance-preserving states, x_T first, then one
+        per step of `num_steps` with `spacing`) as points on the line, c(t)·x at each state's t (0 at the end)."""
+        times = torch.cat([self.times[self.sampling_timesteps(num_steps, spacing)], torch.zeros(1, dtype=torch.float64)])
+        if len(times) != len(trajectory):
+            raise ValueError(f"a trajectory of {num_steps} steps has {len(times)} states, got {len(trajectory)}")
+        return trajectory * path_scale(times).to(trajectory.dtype).view(-1, *[1] * (trajectory.ndim - 1))
+
+
+def straightness(trajectory: torch.Tensor) -> torch.Tensor:
+    """Chord over path length of each path in a trajectory (states, batch, ...): 1 for a straight line,
+    less for a curved one."""
+    flat = trajectory.flatten(2)
+    length = (flat[1:] - flat[:-1]).norm(dim=-1).sum(0)
+    return (flat[-1] - flat[0]).norm(dim=-1) / length

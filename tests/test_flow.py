@@ -4,7 +4,8 @@ import torch
 from torch import nn
 
 from diffusion_lite.checkpoints import DDPMConfig, build_ddpm, get_recipe, load_ddpm, save_model
-from diffusion_lite.flow import FlowMatching, VelocityToX0, linear_path_schedule, path_scale, path_times
+from diffusion_lite.flow import (FlowMatching, VelocityToX0, linear_path_schedule, path_scale, path_times,
+                                 straightness)
 from diffusion_lite.samplers import ddim_step, sigma_at
 from diffusion_lite.training import TrainConfig, Trainer
 from diffusion_lite.unet import UNetConfig
@@ -22,6 +23,15 @@ class GaussianVelocity(nn.Module):
         var = (1 - t) ** 2 * self.std**2 + t**2
         centred = x - (1 - t) * self.mu
         return t / var * centred - (self.mu + (1 - t) * self.std**2 / var * centred)
+
+
+class Fn(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x, k):
+        return self.fn(x, k)
 
 
 def oracle_flow(T=1000):
@@ -96,3 +106,24 @@ def test_bad_objectives_are_refused():
         DDPMConfig(objective="score")
     with pytest.raises(ValueError, match="set ddpm.min_snr_gamma and ddpm.sampling_schedule to null"):
         DDPMConfig(objective="flow", min_snr_gamma=5.0)
+
+
+def test_a_coupled_flow_trains_on_given_pairs_and_on_line_undoes_the_rescaling():
+    flow = FlowMatching(Fn(lambda x, k: torch.tanh(x) * k.float().view(-1, 1)), 10, coupled=True)
+    x0, noise, g = torch.randn(4, 3), torch.randn(4, 3), torch.Generator().manual_seed(0)
+    k = torch.randint(0, 10, (4,), generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(flow.loss(torch.stack([x0, noise], 1), g), FlowMatching.forward(flow, x0, k, noise))
+    with pytest.raises(ValueError, match=r"pairs \(batch, 2, ...\) of x0 and its noise"):
+        flow.loss(x0, g)
+    oracle = oracle_flow(100)
+    _, states = oracle.sample((500, 2), generator=torch.Generator().manual_seed(0), sampler="ddim", num_steps=20,
+                              spacing="trailing", return_trajectory=True)
+    line = oracle.on_line(states, 20)
+    assert torch.allclose(line[0], states[0], rtol=0.02) and torch.equal(line[-1], states[-1])  # t ≈ 1 and t = 0
+    # Euler steps on the line: x_s − x_t = (s − t)·v̂, so a state's displacement is the velocity times the step
+    ts = oracle.sampling_timesteps(20, "trailing")
+    dt = float(oracle.times[ts[1]] - oracle.times[ts[0]])
+    v = oracle.network(line[0], torch.full((500,), ts[0]))
+    assert torch.allclose(line[1] - line[0], dt * v, atol=1e-4)
+    assert 0.9 < float(straightness(line).mean()) <= 1.0
+    assert torch.allclose(straightness(torch.linspace(0, 1, 5).view(5, 1, 1) * torch.ones(5, 1, 3)), torch.ones(1))
