@@ -3,10 +3,10 @@ at the same number of network calls (issue 35, chapter 12).
 
     .venv/bin/python benchmarks/probability_flow.py
 
-`samplers.probability_flow` writes the model's ODE in log σ; SciPy's `solve_ivp` (Dormand–Prince RK45,
-`--rtol`, `--atol`) integrates it for `--num` images at once (one state, one step size for all: the
-network calls per image are the solver's function evaluations), from the sampling grid's σ_max down to
-its σ_min, and one last call reads x̂0 there. Every run starts from the same noise (`--seed`), so the
+`samplers.probability_flow` writes the model's ODE in log σ; `generation.ode_sample` integrates it with
+SciPy's `solve_ivp` (Dormand–Prince RK45, rtol = atol = each of `--tolerances`) for `--num` images at once
+(one state, one step size for all: the network calls per image are the solver's function evaluations),
+from the sampling grid's σ_max down to its σ_min, and one last call reads x̂0 there. Every run starts from the same noise (`--seed`), so the
 samplers are compared image by image as well: the RMS distance (in [−1, 1] pixels) of each fixed-step
 sample to the tightest ODE solution, and FID on the book classifier's features beside the real-vs-real
 floor at the same N. DDIM and DPM-Solver++(2M) run at `--calls` (10, 20 and 50: the solver's looser runs
@@ -17,21 +17,17 @@ Results: benchmarks/results/probability_flow.json.
 """
 import argparse
 import json
-import math
 import time
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import torch
-from scipy.integrate import solve_ivp
 
 from diffusion_lite.checkpoints import load_ddpm
 from diffusion_lite.datasets import from_model_range
-from diffusion_lite.generation import SAMPLE_BATCH, generate
+from diffusion_lite.generation import SAMPLE_BATCH, generate, ode_sample
 from diffusion_lite.metrics import image_quality
-from diffusion_lite.precision import autocast, cpu_name
-from diffusion_lite.samplers import probability_flow, sigma_at
+from diffusion_lite.precision import cpu_name
 
 OUT = Path("benchmarks/results/probability_flow.json")
 
@@ -40,32 +36,6 @@ def start_noise(num: int, shape: tuple, seed: int) -> torch.Tensor:
     """x_T as `generation.generate` draws it: batch after batch of SAMPLE_BATCH from one generator."""
     g = torch.Generator().manual_seed(seed)
     return torch.cat([torch.randn((min(SAMPLE_BATCH, num - i), *shape), generator=g) for i in range(0, num, SAMPLE_BATCH)])
-
-
-@torch.no_grad()
-def solve_ode(ddpm, x_T: torch.Tensor, rtol: float, atol: float, precision: str = "auto") -> tuple[torch.Tensor, int]:
-    """(images in [−1, 1], network calls per image) from the probability-flow ODE solved by RK45."""
-    grid = ddpm.grid or ddpm.schedule
-    sigma_max, sigma_min = sigma_at(grid, grid.num_timesteps - 1), sigma_at(grid, 0)
-    f = probability_flow(ddpm.network, ddpm.schedule, ddpm.prediction_type)
-    shape = x_T.shape
-
-    def batched(log_sigma, x):  # the network on SAMPLE_BATCH images at a time, as generate() does
-        with autocast(precision):
-            return torch.cat([f(log_sigma, x[i:i + SAMPLE_BATCH]).float() for i in range(0, len(x), SAMPLE_BATCH)])
-
-    def fun(log_sigma, y):
-        return batched(log_sigma, torch.from_numpy(y).float().view(shape)).double().numpy().ravel()
-
-    x_tilde = x_T.double() * math.sqrt(1 + sigma_max**2)  # x̃ = x_T/√ᾱ
-    sol = solve_ivp(fun, (math.log(sigma_max), math.log(sigma_min)), x_tilde.numpy().ravel(), method="RK45",
-                    rtol=rtol, atol=atol)
-    if not sol.success:
-        raise RuntimeError(f"solve_ivp failed: {sol.message}")
-    x_end = torch.from_numpy(sol.y[:, -1]).float().view(shape)
-    eps = batched(math.log(sigma_min), x_end) / sigma_min  # one more call: x̂0 = x̃ − σ·ε̂ at σ_min
-    x0 = (x_end - sigma_min * eps).clamp(-1, 1)
-    return x0, sol.nfev + 1
 
 
 def main():
@@ -89,7 +59,7 @@ def main():
     runs, images = {}, {}
     for tol in sorted(args.tolerances, reverse=True):
         t0 = time.perf_counter()
-        images[f"rk45-{tol:g}"], calls = solve_ode(ddpm, x_T, tol, tol)
+        images[f"rk45-{tol:g}"], calls = ode_sample(ddpm, x_T, tol)
         runs[f"rk45-{tol:g}"] = {"solver": "RK45", "tolerance": tol, "calls": calls,
                                  "seconds": time.perf_counter() - t0}
         print(f"RK45 tol {tol:g}: {calls} calls, {runs[f'rk45-{tol:g}']['seconds']:.0f} s", flush=True)

@@ -85,6 +85,51 @@ def generate(ddpm, num: int, sampler: str, steps: int | None, seed: int, eta: fl
             ddpm.network.train(was_training)
 
 
+@torch.no_grad()
+def ode_sample(ddpm, x_T: torch.Tensor, tolerance: float = 1e-3, batch_size: int = SAMPLE_BATCH,
+               precision: str = "auto") -> tuple[torch.Tensor, int]:
+    """Images from the starting noise x_T by the model's probability-flow ODE (`samplers.probability_flow`),
+    integrated by SciPy's adaptive RK45 at rtol = atol = `tolerance` from the sampling grid's σ_max down to
+    its σ_min, then one call for x̂0 there; the model's x̂0 clipping is not applied (it is not part of the ODE).
+    All images form one state, so they share the solver's steps. Returns (images in [−1, 1], network calls
+    per image)."""
+    import math
+
+    from scipy.integrate import solve_ivp
+
+    from .samplers import probability_flow, sigma_at
+    if not tolerance > 0:
+        raise ValueError(f"tolerance must be > 0, got {tolerance}")
+    if hasattr(ddpm, "on_line"):  # its network reads the line's states, not the σ view's
+        raise ValueError("ode_sample integrates a DDPM's probability-flow ODE; sample a flow-matching model with "
+                         "generate() (its ODE's Euler step is DDIM, and heun and dpmpp_2m solve it too)")
+    grid = ddpm.grid or ddpm.schedule
+    sigma_max, sigma_min = sigma_at(grid, grid.num_timesteps - 1), sigma_at(grid, 0)
+    f = probability_flow(ddpm.network, ddpm.schedule, ddpm.prediction_type)
+    shape = x_T.shape
+
+    def batched(log_sigma, x):  # the network on batch_size images at a time, as generate() does
+        with autocast(precision):
+            return torch.cat([f(log_sigma, x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
+
+    def fun(log_sigma, y):
+        return batched(log_sigma, torch.from_numpy(y).float().view(shape)).double().numpy().ravel()
+
+    was_training = ddpm.network.training
+    ddpm.network.eval()
+    try:
+        x_tilde = x_T.double() * math.sqrt(1 + sigma_max**2)  # x̃ = x_T/√ᾱ
+        sol = solve_ivp(fun, (math.log(sigma_max), math.log(sigma_min)), x_tilde.numpy().ravel(), method="RK45",
+                        rtol=tolerance, atol=tolerance)
+        if not sol.success:
+            raise RuntimeError(f"solve_ivp failed: {sol.message}")
+        x_end = torch.from_numpy(sol.y[:, -1]).float().view(shape)
+        x0 = x_end - batched(math.log(sigma_min), x_end)  # x̂0 = x̃ − σ·ε̂, and f returns σ·ε̂
+    finally:
+        ddpm.network.train(was_training)
+    return x0.clamp(-1, 1), sol.nfev + 1
+
+
 EDIT_MODES = ("inpaint", "sdedit")
 
 

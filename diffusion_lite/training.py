@@ -15,8 +15,8 @@ every process; rank 0 alone shows the progress bar and writes checkpoints.
 from __future__ import annotations
 
 import copy
-import inspect
 import hashlib
+import inspect
 import math
 import os
 import time

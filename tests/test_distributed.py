@@ -86,3 +86,19 @@ def test_a_model_whose_loss_cannot_shard_is_refused_in_a_process_group(monkeypat
     with pytest.raises(ValueError, match="batch_size 9 must divide evenly among the 2 processes"):
         Trainer(torch.nn.Linear(1, 1), torch.zeros(4, 1), TrainConfig(batch_size=9))
     assert DDPMConfig().objective == "diffusion"
+
+
+def test_the_readmes_torchrun_example_runs_as_written(tmp_path):
+    import re
+    import shlex
+    readme = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    (command,) = re.findall(r"^(torchrun .*)$", readme, re.M)
+    argv = shlex.split(command)
+    argv[argv.index("--out") + 1] = str(tmp_path / "run")
+    torchrun = Path(sys.executable).parent / "torchrun"  # the environment's, as `make` installs it
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    run = subprocess.run([str(torchrun), "--master_port", str(free_port())] + argv[1:], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    meta = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert meta["metadata"]["processes"] == 2 and meta["recipe"]["ddpm"]["objective"] == "flow"

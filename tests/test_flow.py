@@ -3,6 +3,7 @@ import pytest
 import torch
 from torch import nn
 
+from diffusion_lite import DDPM
 from diffusion_lite.checkpoints import DDPMConfig, build_ddpm, get_recipe, load_ddpm, save_model
 from diffusion_lite.flow import (FlowMatching, VelocityToX0, linear_path_schedule, path_scale, path_times,
                                  straightness)
@@ -127,3 +128,31 @@ def test_a_coupled_flow_trains_on_given_pairs_and_on_line_undoes_the_rescaling()
     assert torch.allclose(line[1] - line[0], dt * v, atol=1e-4)
     assert 0.9 < float(straightness(line).mean()) <= 1.0
     assert torch.allclose(straightness(torch.linspace(0, 1, 5).view(5, 1, 1) * torch.ones(5, 1, 3)), torch.ones(1))
+
+
+def test_the_adaptive_ode_solver_recovers_the_gaussian_and_refuses_a_flow():
+    from diffusion_lite.generation import ode_sample
+    T = 1000
+    ddpm = DDPM(nn.Identity(), T)
+    ddpm.network = GaussianOracleEps(ddpm.schedule, [0.2, -0.5], [0.3, 0.1])  # inside [−1, 1], where it clamps
+    x, calls = ode_sample(ddpm, torch.randn((4000, 2), generator=torch.Generator().manual_seed(0)), tolerance=1e-4)
+    assert torch.allclose(x.mean(0), torch.tensor([0.2, -0.5]), atol=0.02)
+    assert torch.allclose(x.std(0), torch.tensor([0.3, 0.1]), rtol=0.05) and 10 < calls < 1000
+    with pytest.raises(ValueError, match="sample a flow-matching model with generate"):
+        ode_sample(oracle_flow(), torch.randn(2, 2))
+
+
+class GaussianOracleEps(nn.Module):
+    """The exact ε̂(x_t, t) for data N(mu, std²), at any real t (the schedule's ᾱ interpolated in t)."""
+
+    def __init__(self, schedule, mu, std):
+        super().__init__()
+        self.abar, self.mu, self.std = schedule.alphas_cumprod, torch.tensor(mu), torch.tensor(std)
+
+    def forward(self, x, t):
+        i = t.double().clamp(0, len(self.abar) - 1)
+        lo = i.floor().long().clamp(max=len(self.abar) - 2)
+        w = (i - lo).view(-1, 1)
+        abar = ((1 - w) * self.abar[lo].view(-1, 1) + w * self.abar[lo + 1].view(-1, 1)).float()
+        var_t = abar * self.std**2 + 1 - abar
+        return (1 - abar).sqrt() * (x - abar.sqrt() * self.mu) / var_t
