@@ -79,7 +79,7 @@ BAD = [
      "checkpoint mismatch.safetensors does not match the model its JSON describes"),
     # train
     ("train --recipe nope --out {dir}/run", 1,
-     "unknown recipe 'nope'; choose one of ('fashion-probe', 'fashion-ddpm', 'fashion-quick', 'fashion-cfg', 'fashion-vae', 'fashion-ldm', 'scenes-clip', 'scenes-ldm')"),
+     "unknown recipe 'nope'; choose one of ('fashion-probe', 'fashion-ddpm', 'fashion-quick', 'fashion-cfg', 'fashion-vae', 'fashion-flow', 'fashion-ldm', 'scenes-clip', 'scenes-ldm')"),
     ("train --config {dir}/nofile.json --out {dir}/run", 1, "--config: no such file"),
     ("train --config {dir}/badjson.json --out {dir}/run", 1, "--config: {dir}/badjson.json is not valid JSON"),
     ("train --config {dir}/badkey.json --out {dir}/run", 1,
