@@ -71,12 +71,7 @@ class DDPM(nn.Module):
         """Simple loss L_simple = E‖target − network(x_t, t)‖² (Ho et al. 2020, Eq. 14), one t per example;
         with `min_snr_gamma` = γ, each example's squared error is weighted by `loss_weights(t)`. A network
         with an `auxiliary_loss()` (a layout loss on its attention) adds what it returns."""
-        if noise.shape != x.shape:
-            raise ValueError(f"noise must have the shape of x {tuple(x.shape)}, got {tuple(noise.shape)}")
-        if t.shape != (x.shape[0],):
-            raise ValueError(f"t must have shape (batch,) = ({x.shape[0]},), got {tuple(t.shape)}")
-        if int(t.min()) < 0 or int(t.max()) >= self.timesteps:
-            raise ValueError(f"timesteps must lie in [0, {self.timesteps - 1}], got [{int(t.min())}, {int(t.max())}]")
+        self.check_inputs(x, t, noise)
         x_t = add_noise(self.schedule, x, t, noise)
         target = training_target(self.schedule, x, t, noise, self.prediction_type)
         output = self.network(x_t, t) if labels is None else self.network(x_t, t, labels)
@@ -87,6 +82,15 @@ class DDPM(nn.Module):
                     * (output - target).float() ** 2).mean()
         extra = self.network.auxiliary_loss() if hasattr(self.network, "auxiliary_loss") else None
         return loss if extra is None else loss + extra  # a network's own term (TextConditionedUNet's layout loss)
+
+    def check_inputs(self, x: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> None:
+        """Refuse noise not shaped like x, and t not one timestep in [0, T − 1] per example."""
+        if noise.shape != x.shape:
+            raise ValueError(f"noise must have the shape of x {tuple(x.shape)}, got {tuple(noise.shape)}")
+        if t.shape != (x.shape[0],):
+            raise ValueError(f"t must have shape (batch,) = ({x.shape[0]},), got {tuple(t.shape)}")
+        if int(t.min()) < 0 or int(t.max()) >= self.timesteps:
+            raise ValueError(f"timesteps must lie in [0, {self.timesteps - 1}], got [{int(t.min())}, {int(t.max())}]")
 
     def loss_weights(self, t: torch.Tensor) -> torch.Tensor:
         """Min-SNR-γ weights (Hang et al. 2023): the x0-error weight min(SNR_t, γ), written for the

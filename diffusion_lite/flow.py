@@ -93,12 +93,7 @@ class FlowMatching(DDPM):
                 labels: torch.Tensor | None = None) -> torch.Tensor:
         """The flow-matching loss E‖(ε − x0) − v̂(x_t, k)‖², x_t = (1 − t_k)·x0 + t_k·ε, one step k per example
         (k ~ U{0..T−1} from `DDPM.loss`), plus a network's `auxiliary_loss()` as for a DDPM."""
-        if noise.shape != x.shape:
-            raise ValueError(f"noise must have the shape of x {tuple(x.shape)}, got {tuple(noise.shape)}")
-        if t.shape != (x.shape[0],):
-            raise ValueError(f"t must have shape (batch,) = ({x.shape[0]},), got {tuple(t.shape)}")
-        if int(t.min()) < 0 or int(t.max()) >= self.timesteps:
-            raise ValueError(f"timesteps must lie in [0, {self.timesteps - 1}], got [{int(t.min())}, {int(t.max())}]")
+        self.check_inputs(x, t, noise)
         tf = self.times[t.cpu()].to(x.device, x.dtype).view(-1, *[1] * (x.ndim - 1))
         x_t = (1 - tf) * x + tf * noise
         output = self.network(x_t, t) if labels is None else self.network(x_t, t, labels)
