@@ -10,6 +10,7 @@ from diffusion_lite.flow import (FlowMatching, VelocityToX0, linear_path_schedul
 from diffusion_lite.samplers import ddim_step, sigma_at
 from diffusion_lite.training import TrainConfig, Trainer
 from diffusion_lite.unet import UNetConfig
+from test_ddpm import Fn
 
 
 class GaussianVelocity(nn.Module):
@@ -24,15 +25,6 @@ class GaussianVelocity(nn.Module):
         var = (1 - t) ** 2 * self.std**2 + t**2
         centred = x - (1 - t) * self.mu
         return t / var * centred - (self.mu + (1 - t) * self.std**2 / var * centred)
-
-
-class Fn(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x, k):
-        return self.fn(x, k)
 
 
 def oracle_flow(T=1000):
