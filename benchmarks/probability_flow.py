@@ -25,7 +25,7 @@ import torch
 
 from diffusion_lite.checkpoints import load_ddpm
 from diffusion_lite.datasets import from_model_range
-from diffusion_lite.generation import SAMPLE_BATCH, generate, ode_sample
+from diffusion_lite.generation import SAMPLE_BATCH, ode_sample
 from diffusion_lite.metrics import image_quality
 from diffusion_lite.precision import cpu_name
 
@@ -36,6 +36,14 @@ def start_noise(num: int, shape: tuple, seed: int) -> torch.Tensor:
     """x_T as `generation.generate` draws it: batch after batch of SAMPLE_BATCH from one generator."""
     g = torch.Generator().manual_seed(seed)
     return torch.cat([torch.randn((min(SAMPLE_BATCH, num - i), *shape), generator=g) for i in range(0, num, SAMPLE_BATCH)])
+
+
+def fixed_step(ddpm, x_T: torch.Tensor, sampler: str, steps: int) -> torch.Tensor:
+    """`sampler` in `steps` trailing steps from exactly these x_T, SAMPLE_BATCH at a time. Not `generate`,
+    whose generator DDIM also draws from at η = 0, so that batch two would start from other noise."""
+    with torch.no_grad():
+        return torch.cat([ddpm.sample(x.shape, start=x, sampler=sampler, num_steps=steps, spacing="trailing")
+                          for x in x_T.split(SAMPLE_BATCH)]).clamp(-1, 1)
 
 
 def main():
@@ -66,7 +74,7 @@ def main():
     for sampler in ("ddim", "dpmpp_2m"):
         for n in sorted(args.calls):
             t0 = time.perf_counter()
-            images[f"{sampler}-{n}"] = generate(ddpm, args.num, sampler, n, args.seed, progress=False)
+            images[f"{sampler}-{n}"] = fixed_step(ddpm, x_T, sampler, n)
             runs[f"{sampler}-{n}"] = {"solver": sampler, "calls": n, "seconds": time.perf_counter() - t0}
     reference = images[f"rk45-{min(args.tolerances):g}"]
     for key, x in images.items():

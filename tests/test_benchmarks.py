@@ -298,3 +298,40 @@ def test_the_augmentation_results_cover_every_cell_with_three_seeds():
         assert seeds == [0, 1, 2]
     assert all(0.1 < r["test_accuracy"] <= 1 for r in runs)  # better than chance on ten classes
     assert results["synthetic"]["per_class"] == 500 and results["settings"]["checkpoint"].endswith("fashion_cfg")
+
+
+def test_the_flow_results_hold_both_arms_with_every_sampler_setting():
+    flow = load_script("flow")
+    arms = {name: json.loads((ROOT / f"benchmarks/results/flow/{name}.json").read_text()) for name in flow.ARMS}
+    for name, r in arms.items():
+        assert r["arm"] == name and r["minutes"] == 15 and r["steps"] > 0 and 0 < r["straightness"] <= 1
+        assert set(r["samples"]) == {f"{s}-{c}" for s, c, _ in flow.SETTINGS}
+        for s, c, steps in flow.SETTINGS:
+            v = r["samples"][f"{s}-{c}"]
+            assert (v["sampler"], v["calls"], v["steps"]) == (s, c, steps) and v["fid"] > v["fid_floor"] > 0
+    assert arms["ddpm"]["machine"] == arms["flow"]["machine"]  # one machine, or the budgets are not the same
+
+
+def test_the_probability_flow_results_compare_solvers_of_one_ode():
+    pf = json.loads((ROOT / "benchmarks/results/probability_flow.json").read_text())
+    runs = pf["runs"]
+    rk45 = sorted((r for r in runs.values() if r["solver"] == "RK45"), key=lambda r: -r["tolerance"])
+    assert pf["reference"] == f"rk45-{rk45[-1]['tolerance']:g}" and runs[pf["reference"]]["rms_to_reference"] == 0
+    calls = [r["calls"] for r in rk45]
+    assert calls == sorted(calls)  # a tighter tolerance costs more evaluations
+    for sampler in ("ddim", "dpmpp_2m"):
+        fixed = sorted((r for r in runs.values() if r["solver"] == sampler), key=lambda r: r["calls"])
+        assert [r["calls"] for r in fixed] == [10, 20, 50]
+        assert fixed[0]["rms_to_reference"] > fixed[-1]["rms_to_reference"]  # more steps, nearer the ODE's answer
+    assert all(r["fid"] > r["fid_floor"] > 0 for r in runs.values())
+
+
+def test_the_distributed_results_time_the_three_setups_on_the_same_steps():
+    results = json.loads((ROOT / "benchmarks/results/distributed.json").read_text())
+    distributed = load_script("distributed")
+    assert set(results["setups"]) == set(distributed.SETUPS)
+    for name, (processes, threads) in distributed.SETUPS.items():
+        r = results["setups"][name]
+        assert (r["processes"], r["threads_per_process"]) == (processes, threads)
+        assert r["images_per_second"] > 0 and r["wall_seconds"] > r["train_seconds"] > 0
+    assert len({r["steps"] for r in results["setups"].values()}) == 1

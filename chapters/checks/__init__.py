@@ -35,3 +35,11 @@ def as_int_tuple(answer):
         return tuple(int(a) for a in answer)
     except (TypeError, ValueError):
         return None
+
+
+def as_int(answer):
+    """The answer as an int if it is a whole number (3 or 3.0), else None."""
+    try:
+        return int(answer) if float(answer) == int(answer) else None
+    except (TypeError, ValueError, OverflowError):
+        return None

@@ -12,7 +12,7 @@ from diffusion_lite.editing import repaint_timesteps, sdedit_options
 from diffusion_lite.process import add_noise
 from diffusion_lite.schedules import NoiseSchedule
 
-from . import close, unanswered, verdict
+from . import as_int, close, unanswered, verdict
 
 # Exercise 1: the value replacement pastes for a known pixel X0 at a level with ᾱ = ABAR and noise EPS.
 X0, ABAR, EPS = 0.5, 0.25, -1.0
@@ -20,13 +20,6 @@ X0, ABAR, EPS = 0.5, 0.25, -1.0
 STRENGTH, SDEDIT_STEPS = 0.3, 50
 # Exercise 3: RePaint's network calls over REPAINT_STEPS steps with JUMP_LENGTH and RESAMPLE.
 REPAINT_STEPS, JUMP_LENGTH, RESAMPLE = 20, 5, 3
-
-
-def _as_int(answer):
-    try:
-        return int(answer) if float(answer) == int(answer) else None
-    except (TypeError, ValueError):
-        return None
 
 
 def check_pasted_value(answer) -> bool:
@@ -47,7 +40,7 @@ def check_sdedit_calls(answer) -> bool:
     ddpm = DDPM(torch.nn.Identity(), timesteps=1000)
     right = len(sdedit_options(ddpm, torch.zeros(1, 1, 2, 2), STRENGTH, SDEDIT_STEPS)["timesteps"])
     hint = "SDEdit runs the last strength × steps of the steps, one network call each."
-    return verdict(_as_int(answer) == right, f"{right}: an edit at strength {STRENGTH} costs {STRENGTH:.0%} of a "
+    return verdict(as_int(answer) == right, f"{right}: an edit at strength {STRENGTH} costs {STRENGTH:.0%} of a "
                    "sample.", hint)
 
 
@@ -60,5 +53,5 @@ def check_repaint_calls(answer) -> bool:
     right = sum(1 for a, b in zip(schedule, schedule[1:] + [-1]) if b < a)
     hint = (f"Every {JUMP_LENGTH} steps except at the end, the last {JUMP_LENGTH} steps are done "
             f"{RESAMPLE - 1} more times.")
-    return verdict(_as_int(answer) == right, f"{right}: {right / REPAINT_STEPS:.1f}× the plain sampler's "
+    return verdict(as_int(answer) == right, f"{right}: {right / REPAINT_STEPS:.1f}× the plain sampler's "
                    f"{REPAINT_STEPS} calls.", hint)

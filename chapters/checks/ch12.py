@@ -9,7 +9,7 @@ import torch
 from diffusion_lite.flow import linear_path_schedule, path_times
 from diffusion_lite.samplers import sigma_at
 
-from . import close, unanswered, verdict
+from . import as_int, close, unanswered, verdict
 
 # Exercise 1: the score for a predicted EPS_HAT at a level with ᾱ = ABAR.
 EPS_HAT, ABAR = 0.8, 0.36
@@ -46,9 +46,5 @@ def check_ddp_share(answer) -> bool:
         return False
     right = BATCH // PROCESSES
     hint = "The recipe's batch_size is the global batch; each process computes the loss on an equal slice of it."
-    try:
-        ok = int(answer) == right and float(answer) == int(answer)
-    except (TypeError, ValueError):
-        ok = False
-    return verdict(ok, f"{right}: {PROCESSES} × {right} = {BATCH}, and DDP averages the {PROCESSES} gradients, so "
+    return verdict(as_int(answer) == right, f"{right}: {PROCESSES} × {right} = {BATCH}, and DDP averages the {PROCESSES} gradients, so "
                    "the step is the one a single process takes on all 96.", hint)
