@@ -393,9 +393,11 @@ assert arms["ddpm"]["steps"] > 0 and arms["flow"]["steps"] > 0
 # the table does not settle. The DDPM arm is the book's tuned objective (v-prediction, cosine ᾱ,
 # min-SNR weighting, chapter 03's search) against a flow with the plain uniform-t loss; Esser et al.
 # (2024) found the flow's gain at scale only with a reweighting of t (logit-normal), the flow's min-SNR.
-# And Heun here steps in the σ view, where the flow's uniform grid in t puts its first step from
-# σ ≈ 1,000 to σ ≈ 4, far too long for a trapezoid: a Heun step in the flow's own time t is what flow
-# papers use, and it is the first thing to try. What the measurement does show
+# And the table's Heun stepped in the σ view, where the flow's uniform grid in t puts its first step from
+# σ ≈ 1,000 to σ ≈ 4, far too long for a trapezoid. A flow's Heun now averages its two slopes in the
+# flow's own time t, as flow papers do (`heun_step`'s `line_time`, the default for a `FlowMatching`):
+# on an exact Gaussian velocity five steps miss the spread by a third in t and by twice the spread in σ
+# (`tests/test_flow.py`); its score on these images is not measured yet. What the measurement does show
 # is that "straight lines" is not by itself a free lunch on a small network and a short budget.
 
 # %% [markdown]

@@ -105,7 +105,10 @@ class FlowMatching(DDPM):
                      spacing: str = "leading", network=None, clip_x0: float | None = None,
                      generator: torch.Generator | None = None, last_t: int | None = None, **step_options):
         """`DDPM.sample_steps` on the variance-preserving states x_t/c(t), the network seen through
-        `VelocityToX0`; x at the first step is pure noise either way (t ≈ 1, c ≈ 1), and so is the last (t = 0)."""
+        `VelocityToX0`; x at the first step is pure noise either way (t ≈ 1, c ≈ 1), and so is the last (t = 0).
+        Heun averages its two slopes in the line's time t (`samplers.heun_step`'s `line_time`), not in σ."""
+        if sampler == "heun":
+            step_options.setdefault("line_time", True)
         return super().sample_steps(x, num_steps, sampler, spacing, VelocityToX0(network or self.network, self.times),
                                     clip_x0, generator, last_t, **step_options)
 

@@ -90,21 +90,30 @@ def euler_step(schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: int, x0_ha
 
 
 def heun_step(schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: int, x0_hat: torch.Tensor,
-              noise: torch.Tensor | None = None, *, denoise: Callable | None = None, previous=None) -> torch.Tensor:
+              noise: torch.Tensor | None = None, *, denoise: Callable | None = None, previous=None,
+              line_time: bool = False) -> torch.Tensor:
     """Heun's second-order step (Karras et al. 2022, Algorithm 2 without churn): an Euler step to σs,
     a second slope d′ there from `denoise(x, s)` (one more network call), then the step again with the
-    mean slope (d + d′)/2. The last step (σs = 0) is a plain Euler step, as in the paper."""
+    mean slope (d + d′)/2. The last step (σs = 0) is a plain Euler step, as in the paper.
+
+    `line_time` integrates in the straight line's time τ = σ/(1 + σ) ∈ [0, 1) instead, on the states
+    u = x̃/(1 + σ) = (1 − τ)·x0 + τ·ε with slope (u − x̂0)/τ: flow matching's own variable (`flow`). The
+    Euler step is the same either way (DDIM), but the mean of two slopes is not: from a flow's σ ≈ 1000 the
+    first step in σ spans hundreds of units and averaging the slopes at its two ends amplifies x̂0's error."""
     if denoise is None:
         raise ValueError("heun_step needs denoise(x, s) -> x̂0 for its second network call")
     abar_t, abar_s = alpha_bar_at(schedule, t), alpha_bar_at(schedule, s)
     sigma_t, sigma_s = sigma_at(schedule, t), sigma_at(schedule, s)
-    x_tilde = x_t / abar_t**0.5
-    d = (x_tilde - x0_hat) / sigma_t
-    x_euler = x_tilde + (sigma_s - sigma_t) * d
+    # The variable r and the state y = x̃·k in it: (σ, x̃) by default, (τ, u) on the line.
+    r_t, r_s = (sigma_t / (1 + sigma_t), sigma_s / (1 + sigma_s)) if line_time else (sigma_t, sigma_s)
+    k_t, k_s = (1 / (1 + sigma_t), 1 / (1 + sigma_s)) if line_time else (1.0, 1.0)
+    y = x_t / abar_t**0.5 * k_t
+    d = (y - x0_hat) / r_t
+    y_euler = y + (r_s - r_t) * d
     if s < 0:
-        return x_euler
-    d_next = (x_euler - denoise(x_euler * abar_s**0.5, s)) / sigma_s
-    return (x_tilde + (sigma_s - sigma_t) * (d + d_next) / 2) * abar_s**0.5
+        return y_euler
+    d_next = (y_euler - denoise(y_euler / k_s * abar_s**0.5, s)) / r_s
+    return (y + (r_s - r_t) * (d + d_next) / 2) / k_s * abar_s**0.5
 
 
 def dpmpp_2m_step(schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: int, x0_hat: torch.Tensor,
@@ -129,7 +138,6 @@ def dpmpp_2m_step(schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: int, x0
 
 
 STEPS = {"ddpm": ddpm_step, "ddim": ddim_step, "euler": euler_step, "heun": heun_step, "dpmpp_2m": dpmpp_2m_step}
-STOCHASTIC = ("ddpm", "ddim")  # the samplers that may inject noise (DDIM when η > 0)
 
 
 def network_calls(sampler: str, num_steps: int) -> int:
@@ -188,8 +196,9 @@ def sample_loop(model: Callable, x: torch.Tensor, schedule: NoiseSchedule, num_s
             x, previous = ratio**0.5 * x + (1 - ratio) ** 0.5 * noise, None
         else:
             x0_hat = denoise(x, t)
-            # Algorithm 2 adds no noise on the last step, so it draws none: the generator advances only when used.
-            noisy = sampler in STOCHASTIC and s >= 0
+            # The generator advances only when noise is used: not on Algorithm 2's last step, not for DDIM at η = 0
+            # (so each batch of `generate` starts from the noise its seed gives, whatever the sampler).
+            noisy = s >= 0 and (sampler == "ddpm" or (sampler == "ddim" and step_options.get("eta", 0.0) > 0))
             noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) if noisy else None
             x = step(schedule, x, t, s, x0_hat, noise, denoise=denoise, previous=previous, **step_options)
             previous = (t, x0_hat)

@@ -170,3 +170,29 @@ def test_data_readme_lists_every_checkpoint():
     listed = set(re.findall(r"^\| `(\w+)` \|", section(text, "## Checkpoints"), re.M))
     assert listed == set(STEMS)
     assert "coming with chapter" not in text
+
+
+def test_chapters_11_and_12_sentence_quotes_the_results_files():
+    text = section(README, "## Headline results").split("Chapters 11 and 12, measured")[1]
+    inpaint = json.loads((RESULTS / "editing.json").read_text())["parts"]["inpaint"]["rows"]
+    assert number(r"at FID ([\d.]+) against", text) == round(inpaint["repaint-r4"]["fid"], 1)
+    assert number(r"replacement's ([\d.]+),", text) == round(inpaint["replace"]["fid"], 1)
+    assert number(r"kept in (\d+) %", text) == round(100 * inpaint["repaint-r4"]["class_agreement"])
+    assert number(r"against (\d+) %;", text) == round(100 * inpaint["replace"]["class_agreement"])
+    runs = json.loads((RESULTS / "augmentation.json").read_text())["runs"].values()
+
+    def accuracy(real, synthetic):
+        values = [r["test_accuracy"] for r in runs if (r["real_per_class"], r["synthetic_per_class"]) == (real, synthetic)]
+        return sum(values) / len(values)
+    assert number(r"add ([\d.]+) points", text) == round(100 * (accuracy(20, 500) - accuracy(20, 0)), 1)
+    best = max(accuracy(100, m) for m in (100, 500)) - accuracy(100, 0)
+    assert number(r"class and ([\d.]+) points at 100", text) == round(100 * best, 1)
+    fids = {arm: min(v["fid"] for v in json.loads((RESULTS / "flow" / f"{arm}.json").read_text())["samples"].values())
+            for arm in ("ddpm", "flow")}
+    assert fids["flow"] > fids["ddpm"] and "flow matching loses to DDPM" in text
+    assert number(r"best FID ([\d.]+) against", text) == round(fids["flow"], 1)
+    assert number(r"best FID [\d.]+ against ([\d.]+)\)", text) == round(fids["ddpm"], 1)
+    speed = {k: v["images_per_second"] for k, v in json.loads((RESULTS / "distributed.json").read_text())["setups"].items()}
+    two = speed["2 processes x 1 thread"]
+    assert number(r"train at ([\d.]+)× one thread", text) == round(two / speed["1 process x 1 thread"], 2)
+    assert number(r"images/s, ([\d.]+)× two threads", text) == round(two / speed["1 process x 2 threads"], 2)

@@ -113,11 +113,15 @@ def test_network_calls():
 def test_deterministic_samplers_draw_no_noise():
     g = torch.Generator().manual_seed(0)
     state = g.get_state()
-    for sampler in ("euler", "heun", "dpmpp_2m"):
+    for sampler in ("euler", "heun", "dpmpp_2m", "ddim"):  # DDIM at η = 0: each batch of `generate` keeps its noise
         for _ in sample_loop(oracle, torch.ones(2, 1, dtype=torch.float64), SCHEDULE, 5, sampler, "trailing",
                              generator=g):
             pass
     assert torch.equal(g.get_state(), state)
+    for _ in sample_loop(oracle, torch.ones(2, 1, dtype=torch.float64), SCHEDULE, 5, "ddim", "trailing",
+                         generator=g, eta=1.0):
+        pass
+    assert not torch.equal(g.get_state(), state)
 
 
 # ------------------------------------------------------------------ diffusers parity
