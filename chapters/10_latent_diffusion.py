@@ -427,18 +427,17 @@ print(f"{'real scenes':13s} {'':6s} {'':6s} {ceiling['prompt']:7.3f} {'1.00×':>
 for arm in order:
     print(f"  {arm}: {levers[arm]['change']}")
 
-fig, ax = plt.subplots(figsize=(9, 3))
-width = 0.8 / len(order)
-for k, arm in enumerate(order):
-    ratios = [levers[arm]["by_items"][n] / ceiling["by_items"][n] for n in "1234"]
-    ax.bar([i + (k - (len(order) - 1) / 2) * width for i in range(4)], ratios, width=width, label=arm,
-           color=f"C{k}")
-ax.axhline(1, color="k", lw=1)
-ax.set_xticks(range(4), [f"{n} item{'s' if n > 1 else ''}" for n in range(1, 5)])
-ax.set_ylabel("prompt fidelity / ceiling")
-ax.legend(fontsize=8, ncol=len(order))
-ax.set_title("Each lever against the base, by number of items (500 test captions, 12 min of training each)",
-             fontsize=10)
+ranked = sorted(order, key=lambda a: levers[a]["prompt"])
+fig, ax = plt.subplots(figsize=(7, 0.3 * len(ranked) + 1.2))
+ax.barh(range(len(ranked)), [levers[a]["prompt"] / ceiling["prompt"] for a in ranked],
+        color=["C1" if a == "base" else "C0" for a in ranked], label="all captions")
+ax.plot([levers[a]["by_items"]["2"] / ceiling["by_items"]["2"] for a in ranked], range(len(ranked)), "kD",
+        ms=4, label="two-item captions")
+ax.axvline(levers["base"]["prompt"] / ceiling["prompt"], color="C1", ls="--", lw=1)
+ax.set_yticks(range(len(ranked)), ranked)
+ax.set(xlim=(0, 1), xlabel="prompt fidelity / the real scenes' ceiling")
+ax.legend(fontsize=8, loc="lower right")
+ax.set_title("One lever per arm, 12 min of training each (500 test captions)", fontsize=10)
 plt.tight_layout()
 plt.show()
 assert all(r["num_scenes"] == 500 and r["minutes"] in (12, 24) for r in levers.values())
