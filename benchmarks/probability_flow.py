@@ -39,8 +39,8 @@ def start_noise(num: int, shape: tuple, seed: int) -> torch.Tensor:
 
 
 def fixed_step(ddpm, x_T: torch.Tensor, sampler: str, steps: int) -> torch.Tensor:
-    """`sampler` in `steps` trailing steps from exactly these x_T, SAMPLE_BATCH at a time (the ODE's own
-    start: RK45 draws no noise through `generate`, so both take x_T from here)."""
+    """`sampler` in `steps` trailing steps from exactly these x_T, SAMPLE_BATCH at a time: the x_T the RK45
+    solves start from, passed in rather than redrawn, so that every solver starts where the reference does."""
     with torch.no_grad():
         return torch.cat([ddpm.sample(x.shape, start=x, sampler=sampler, num_steps=steps, spacing="trailing")
                           for x in x_T.split(SAMPLE_BATCH)]).clamp(-1, 1)
